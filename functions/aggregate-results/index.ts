@@ -1,0 +1,55 @@
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { ChunkNotFoundError } from '#shared/errors.ts';
+import { aggregatesKeyOf, partialKeyOf } from '#shared/keys.ts';
+import { correlate, withPowertools } from '#shared/middleware.ts';
+import {
+  type Aggregate,
+  type AggregatesFile,
+  AggregateTaskSchema,
+  type Partial,
+  PartialSchema,
+  parseTaskInput,
+} from '#shared/model.ts';
+import { logger } from '#shared/powertools.ts';
+import { getJson, putObject } from '#shared/s3.ts';
+import { combinePartials, summarise } from './combine.ts';
+
+const READ_CONCURRENCY = 16;
+const InputSchema = AggregateTaskSchema.extend({ executionArn: z.string() });
+
+export const handler = withPowertools(async (event: unknown, _context: Context): Promise<Aggregate> => {
+  const task = parseTaskInput(InputSchema, event, 'AggregateResults');
+  correlate({ executionArn: task.executionArn, fileId: task.fileId });
+
+  // The Map discards chunk outputs (ResultPath null) to keep the state payload constant; the partials are
+  // read back here by their deterministic keys, and a missing one is an error, never a silent gap.
+  const partials: Partial[] = [];
+  for (let start = 0; start < task.chunkCount; start += READ_CONCURRENCY) {
+    const indexes = Array.from(
+      { length: Math.min(READ_CONCURRENCY, task.chunkCount - start) },
+      (_, i) => start + i,
+    );
+    partials.push(
+      ...(await Promise.all(
+        indexes.map((chunk) =>
+          getJson(
+            task.bucket,
+            partialKeyOf(task.fileId, chunk),
+            PartialSchema,
+            (m) => new ChunkNotFoundError(m),
+          ),
+        ),
+      )),
+    );
+  }
+
+  const { storedRows, groups } = combinePartials(partials);
+  const aggregatesKey = aggregatesKeyOf(task.fileId);
+  const file: AggregatesFile = { fileId: task.fileId, storedRows, groups };
+  await putObject(task.bucket, aggregatesKey, JSON.stringify(file), 'application/json');
+
+  const result: Aggregate = { storedRows, aggregatesKey, ...summarise(groups) };
+  logger.info('Results aggregated', { storedRows, users: result.users, userDays: result.userDays });
+  return result;
+});

@@ -1,0 +1,62 @@
+import { eventIdOf, eventSk, userPk } from '#shared/keys.ts';
+import type { Group, StagedRow } from '#shared/model.ts';
+
+// Pure transforms of one staged chunk: DynamoDB items, Athena rows per day, per-user/day partials.
+
+export const eventItemOf = (row: StagedRow, fileId: string, sourceKey: string) => {
+  const eventId = eventIdOf(fileId, row.r);
+  return {
+    PK: userPk(row.u),
+    SK: eventSk(row.ts, eventId),
+    type: 'EVENT',
+    userId: row.u,
+    eventId,
+    eventType: row.t,
+    value: row.v,
+    timestamp: row.ts,
+    fileId,
+    sourceKey,
+    row: row.r,
+  };
+};
+
+/** The Athena table's columns (template.yaml, ProcessedEventsTable) in this order. */
+export const processedRecordOf = (row: StagedRow, fileId: string, sourceKey: string) => ({
+  event_id: eventIdOf(fileId, row.r),
+  user_id: row.u,
+  event_type: row.t,
+  value: row.v,
+  event_time: row.ts,
+  file_id: fileId,
+  source_key: sourceKey,
+  row_number: row.r,
+});
+
+export const dayOf = (timestamp: string): string => timestamp.slice(0, 10);
+
+export const groupByDay = <T>(rows: StagedRow[], map: (row: StagedRow) => T): Map<string, T[]> => {
+  const days = new Map<string, T[]>();
+  for (const row of rows) {
+    const day = dayOf(row.ts);
+    const list = days.get(day);
+    if (list) list.push(map(row));
+    else days.set(day, [map(row)]);
+  }
+  return days;
+};
+
+export const partialGroupsOf = (rows: StagedRow[]): Group[] => {
+  const groups = new Map<string, Group>();
+  for (const row of rows) {
+    const day = dayOf(row.ts);
+    const id = `${row.u}\u0000${day}`;
+    const group = groups.get(id);
+    if (group) {
+      group[2] += 1;
+      group[3] += row.v;
+    } else {
+      groups.set(id, [row.u, day, 1, row.v]);
+    }
+  }
+  return [...groups.values()];
+};

@@ -1,0 +1,86 @@
+import { gzipSync } from 'node:zlib';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { numberEnv, requireEnv } from '#shared/config.ts';
+import { batchPutAll } from '#shared/dynamo.ts';
+import { ChunkNotFoundError, InvalidTaskInputError } from '#shared/errors.ts';
+import { chunkKeyOf, partialKeyOf, processedKeyOf } from '#shared/keys.ts';
+import { correlate, withPowertools } from '#shared/middleware.ts';
+import {
+  ChunkTaskSchema,
+  type Partial,
+  parseTaskInput,
+  type StagedRow,
+  StagedRowSchema,
+} from '#shared/model.ts';
+import { logger, metrics } from '#shared/powertools.ts';
+import { getObjectText, putObject } from '#shared/s3.ts';
+import { eventItemOf, groupByDay, partialGroupsOf, processedRecordOf } from './chunk.ts';
+
+const config = {
+  table: requireEnv('TABLE_NAME'),
+  writeConcurrency: numberEnv('WRITE_CONCURRENCY', 8),
+  maxWriteAttempts: numberEnv('MAX_WRITE_ATTEMPTS', 8),
+  writeBaseDelayMs: numberEnv('WRITE_BASE_DELAY_MS', 50),
+};
+
+const InputSchema = ChunkTaskSchema.extend({ executionArn: z.string() });
+
+const parseRows = (text: string, key: string): StagedRow[] =>
+  text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line, index) => {
+      const parsed = StagedRowSchema.safeParse(JSON.parse(line));
+      if (!parsed.success) throw new InvalidTaskInputError(`${key} line ${index + 1}: not a staged row`);
+      return parsed.data;
+    });
+
+export const handler = withPowertools(async (event: unknown, _context: Context) => {
+  const task = parseTaskInput(InputSchema, event, 'ProcessRecords');
+  correlate({ executionArn: task.executionArn, fileId: task.fileId, key: task.key });
+  const started = Date.now();
+
+  const chunkKey = chunkKeyOf(task.fileId, task.chunk);
+  const rows = parseRows(
+    await getObjectText(task.bucket, chunkKey, (message) => new ChunkNotFoundError(message)),
+    chunkKey,
+  );
+
+  await batchPutAll(
+    config.table,
+    rows.map((row) => eventItemOf(row, task.fileId, task.key)),
+    {
+      concurrency: config.writeConcurrency,
+      maxAttempts: config.maxWriteAttempts,
+      baseDelayMs: config.writeBaseDelayMs,
+    },
+  );
+
+  // Deterministic keys: a retried chunk overwrites its own objects.
+  const days = groupByDay(rows, (row) => JSON.stringify(processedRecordOf(row, task.fileId, task.key)));
+  await Promise.all(
+    [...days].map(([day, lines]) =>
+      putObject(
+        task.bucket,
+        processedKeyOf(day, task.fileId, task.chunk),
+        gzipSync(`${lines.join('\n')}\n`),
+        'application/gzip',
+      ),
+    ),
+  );
+
+  const partial: Partial = { chunk: task.chunk, stored: rows.length, groups: partialGroupsOf(rows) };
+  await putObject(
+    task.bucket,
+    partialKeyOf(task.fileId, task.chunk),
+    JSON.stringify(partial),
+    'application/json',
+  );
+
+  metrics.addMetric('RowsStored', MetricUnit.Count, rows.length);
+  metrics.addMetric('ChunkLatency', MetricUnit.Milliseconds, Date.now() - started);
+  logger.info('Chunk stored', { chunk: task.chunk, rows: rows.length, days: days.size });
+  return { chunk: task.chunk, stored: rows.length };
+});

@@ -1,0 +1,69 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { requireEnv } from '#shared/config.ts';
+import { putFileMetadata } from '#shared/file-metadata.ts';
+import { PREFIX, relocate } from '#shared/keys.ts';
+import { correlate, withPowertools } from '#shared/middleware.ts';
+import { type OutcomeTask, OutcomeTaskSchema, parseTaskInput } from '#shared/model.ts';
+import { logger, metrics } from '#shared/powertools.ts';
+import { moveObject } from '#shared/s3.ts';
+
+const config = { table: requireEnv('TABLE_NAME') };
+const SUBJECT_LIMIT = 100; // SNS Subject
+
+/** What the workflow's SNS notification says: subject line and a JSON body a person or program can read. */
+export const notificationOf = (task: OutcomeTask, destinationKey: string | null) => {
+  const base = task.file.key.split('/').pop() ?? task.file.key;
+  const subject = task.outcome === 'REJECTED' ? `CSV file rejected: ${base}` : `CSV pipeline failed: ${base}`;
+  return {
+    subject: subject.slice(0, SUBJECT_LIMIT),
+    message: JSON.stringify({
+      type: task.outcome === 'REJECTED' ? 'FileRejected' : 'FileFailed',
+      bucket: task.file.bucket,
+      key: task.file.key,
+      fileId: task.file.fileId,
+      executionArn: task.executionArn,
+      reason: task.validation?.reason,
+      rows: task.validation && {
+        total: task.validation.totalRows,
+        valid: task.validation.validRows,
+        rejected: task.validation.rejectedRows,
+      },
+      rejectsKey: task.validation?.rejectsKey ?? null,
+      rejectSample: task.validation?.rejectSample ?? [],
+      error: task.error,
+      destinationKey,
+    }),
+  };
+};
+
+/**
+ * Records a file that did not make it: REJECTED files (bad header, no rows, too many bad rows) move to
+ * rejected/; FAILED ones (a task error) stay in uploads/ so a redrive can pick them up again.
+ */
+export const handler = withPowertools(async (event: unknown, _context: Context) => {
+  const task = parseTaskInput(OutcomeTaskSchema, event, 'RecordOutcome');
+  correlate({ executionArn: task.executionArn, fileId: task.file.fileId, key: task.file.key });
+
+  const destinationKey = task.outcome === 'REJECTED' ? relocate(task.file.key, PREFIX.rejected) : null;
+  if (destinationKey !== null) await moveObject(task.file.bucket, task.file.key, destinationKey);
+  await putFileMetadata(config.table, {
+    status: task.outcome,
+    file: task.file,
+    executionArn: task.executionArn,
+    validation: task.validation,
+    storedRows: 0,
+    destinationKey,
+    reason: task.validation?.reason ?? task.error?.Error,
+    error: task.error,
+    completedAt: new Date().toISOString(),
+  });
+
+  metrics.addMetric(task.outcome === 'REJECTED' ? 'FilesRejected' : 'FilesFailed', MetricUnit.Count, 1);
+  logger.warn('File outcome recorded', {
+    outcome: task.outcome,
+    reason: task.validation?.reason,
+    error: task.error,
+  });
+  return { status: task.outcome, destinationKey, notification: notificationOf(task, destinationKey) };
+});

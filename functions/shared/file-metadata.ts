@@ -1,0 +1,57 @@
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ddb } from './clients.ts';
+import { FILE_METADATA_SK, FILES_GSI1PK, filePk } from './keys.ts';
+import type { FileRef, Validation } from './model.ts';
+
+export type FileStatus = 'SUCCEEDED' | 'REJECTED' | 'FAILED';
+
+export interface FileOutcome {
+  status: FileStatus;
+  file: FileRef;
+  executionArn: string;
+  validation?: Validation;
+  storedRows: number;
+  destinationKey: string | null;
+  reason?: string;
+  error?: { Error: string; Cause?: string };
+  completedAt: string;
+}
+
+/**
+ * The `FILE#<key> | METADATA` item: one per upload key, overwritten by the latest outcome, so repeating a
+ * task repeats the same write. Rows in = stored + rejected is recorded on it.
+ */
+export const putFileMetadata = async (table: string, outcome: FileOutcome): Promise<void> => {
+  const { file, validation } = outcome;
+  await ddb.send(
+    new PutCommand({
+      TableName: table,
+      Item: {
+        PK: filePk(file.key),
+        SK: FILE_METADATA_SK,
+        type: 'FILE',
+        key: file.key,
+        bucket: file.bucket,
+        etag: file.etag,
+        size: file.size,
+        fileId: file.fileId,
+        status: outcome.status,
+        executionArn: outcome.executionArn,
+        uploadedAt: file.eventTime,
+        completedAt: outcome.completedAt,
+        rows: {
+          total: validation?.totalRows ?? 0,
+          stored: outcome.storedRows,
+          rejected: validation?.rejectedRows ?? 0,
+        },
+        rejectsKey: validation?.rejectsKey ?? null,
+        rejectSample: validation?.rejectSample ?? [],
+        destinationKey: outcome.destinationKey,
+        reason: outcome.reason,
+        error: outcome.error,
+        GSI1PK: FILES_GSI1PK,
+        GSI1SK: `${outcome.completedAt}#${file.key}`,
+      },
+    }),
+  );
+};

@@ -1,0 +1,9 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+
+// One instance of each per execution environment; service name and namespace come from the template's
+// Globals (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE).
+export const logger = new Logger();
+export const tracer = new Tracer();
+export const metrics = new Metrics();

@@ -1,0 +1,25 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { Upload } from '@aws-sdk/lib-storage';
+import { s3 } from './clients.ts';
+
+/** A streaming S3 object writer (multipart through lib-storage) with backpressure. */
+export const openS3Writer = (bucket: string, key: string, contentType: string) => {
+  const body = new PassThrough();
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: body, ContentType: contentType },
+  });
+  const done = upload.done();
+  // Keep a rejection from surfacing as unhandled before close() awaits it.
+  done.catch(() => undefined);
+  return {
+    async write(text: string): Promise<void> {
+      if (!body.write(text)) await once(body, 'drain');
+    },
+    async close(): Promise<void> {
+      body.end();
+      await done;
+    },
+  };
+};
