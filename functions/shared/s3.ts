@@ -8,6 +8,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { s3 } from './clients.ts';
+import { ObjectNotFoundError } from './errors.ts';
 
 const isNotFound = (error: unknown): boolean =>
   error instanceof NoSuchKey ||
@@ -74,8 +75,9 @@ export const moveObject = async (bucket: string, from: string, to: string): Prom
   } catch (error) {
     if (!isNotFound(error)) throw error;
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: to })).catch((missing: unknown) => {
-      if (isNotFound(missing))
-        throw new Error(`Neither s3://${bucket}/${from} nor s3://${bucket}/${to} exists`);
+      if (isNotFound(missing)) {
+        throw new ObjectNotFoundError(`Neither s3://${bucket}/${from} nor s3://${bucket}/${to} exists`);
+      }
       throw missing;
     });
     return;
