@@ -15,7 +15,13 @@ export const openS3Writer = (bucket: string, key: string, contentType: string) =
   done.catch(() => undefined);
   return {
     async write(text: string): Promise<void> {
-      if (!body.write(text)) await once(body, 'drain');
+      if (body.write(text)) return;
+      // When the upload fails, lib-storage stops reading and destroys the body, which fails the wait for
+      // 'drain' with a bare AbortError; report the upload's own error (AccessDenied, SlowDown…) instead.
+      await Promise.race([once(body, 'drain'), done]).catch(async (error: unknown) => {
+        await done;
+        throw error;
+      });
     },
     async close(): Promise<void> {
       body.end();

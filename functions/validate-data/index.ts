@@ -28,7 +28,8 @@ export const handler = withPowertools(async (event: unknown, _context: Context):
   const rejectsKey = rejectsKeyOf(file.key, file.fileId);
   const validation = await validateCsv(
     source,
-    { ...config, fileId: file.fileId, defaultTimestamp: file.eventTime, rejectsKey },
+    // Normalised like parsed timestamps, so event sort keys and Athena's event_time share one format.
+    { ...config, fileId: file.fileId, defaultTimestamp: new Date(file.eventTime).toISOString(), rejectsKey },
     {
       stageChunk: (index, body) =>
         putObject(file.bucket, chunkKeyOf(file.fileId, index), body, 'application/x-ndjson'),

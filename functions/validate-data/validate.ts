@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { type CsvError, type Options, parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
-import type { StagedRow, Validation } from '#shared/model.ts';
+import type { Validation } from '#shared/model.ts';
+import { readCsvRecords } from './records.ts';
 import { type Columns, checkHeader, checkRow } from './rows.ts';
 
 export interface ValidateOptions {
@@ -28,18 +28,14 @@ export interface ValidateSinks {
 
 interface Reject {
   row: number;
+  /** Physical line where the record starts (1-based, the header is line 1). */
   line: number;
   reason: string;
   raw: string;
 }
 
-type Parsed =
-  | { kind: 'header'; reason?: string }
-  | { kind: 'row'; row: StagedRow }
-  | { kind: 'reject'; reject: Reject };
-
 const SAMPLE_SIZE = 5;
-const MAX_RECORD_BYTES = 1024 * 1024;
+const MAX_RECORD_CHARS = 1024 * 1024;
 const MAX_STAGING_IN_FLIGHT = 4;
 export const REJECTS_HEADER = 'row,line,reason,raw\n';
 
@@ -49,73 +45,41 @@ export const validateCsv = async (
   sinks: ValidateSinks,
 ): Promise<Validation> => {
   let columns: Columns | undefined;
-  let headerDone = false;
-  let headerProblem: string | undefined;
+  let headerSeen = false;
+  let headerReason: string | undefined;
+  let tooLarge = false;
   let rowNumber = 0;
-  // Records the parser could not read (bad quoting) are reported through on_skip, out of band of the stream.
-  const skipped: Reject[] = [];
-
-  const parserOptions: Options<Parsed, string[]> = {
-    bom: true,
-    record_delimiter: ['\r\n', '\n', '\r'],
-    relax_column_count: true,
-    skip_empty_lines: true,
-    skip_records_with_error: true,
-    max_record_size: MAX_RECORD_BYTES,
-    // on_record and on_skip run synchronously in file order, so row numbers are exact even with skips.
-    on_record: (record: string[], context): Parsed => {
-      if (!headerDone) {
-        headerDone = true;
-        const header = checkHeader(record);
-        if (!header.ok) return { kind: 'header', reason: header.reason };
-        columns = header.columns;
-        return { kind: 'header' };
-      }
-      if (columns === undefined) return { kind: 'header', reason: headerProblem ?? 'InvalidHeader' };
-      rowNumber += 1;
-      const check = checkRow(record, rowNumber, columns, options.defaultTimestamp);
-      if (check.ok) return { kind: 'row', row: check.row };
-      const raw = stringify([record]).trimEnd();
-      return { kind: 'reject', reject: { row: rowNumber, line: context.lines, reason: check.reason, raw } };
-    },
-    on_skip: (error: CsvError | undefined, raw: string | undefined) => {
-      if (!headerDone) {
-        headerDone = true;
-        headerProblem = `InvalidHeader: malformed header line: ${error?.message ?? 'unreadable'}`;
-        return undefined;
-      }
-      rowNumber += 1;
-      skipped.push({
-        row: rowNumber,
-        line: typeof error?.lines === 'number' ? error.lines : 0,
-        reason: `malformed CSV: ${error?.message ?? 'unreadable record'}`,
-        raw: (raw ?? '').replace(/\r?\n$/, ''),
-      });
-      return undefined;
-    },
-  };
-  // csv-parse's stream overloads type records as string[]; on_record turns them into Parsed.
-  const parser = parse(parserOptions as unknown as Options);
-
   let validRows = 0;
   let rejectedRows = 0;
   let chunkCount = 0;
   let buffer: string[] = [];
-  let headerReason: string | undefined;
-  let headerSeen = false;
-  let tooLarge = false;
   const sample: Validation['rejectSample'] = [];
   const inFlight = new Set<Promise<void>>();
+  // The first failed chunk upload; checked after every await so a failure is never lost or left unhandled.
+  let stagingFailure: { error: unknown } | undefined;
   let rejects: RejectsWriter | undefined;
+
+  const throwIfStagingFailed = (): void => {
+    if (stagingFailure !== undefined) throw stagingFailure.error;
+  };
 
   const stage = async (): Promise<void> => {
     const index = chunkCount;
     chunkCount += 1;
     const body = `${buffer.join('\n')}\n`;
     buffer = [];
-    const upload = sinks.stageChunk(index, body).finally(() => inFlight.delete(upload));
+    const upload: Promise<void> = sinks.stageChunk(index, body).then(
+      () => {
+        inFlight.delete(upload);
+      },
+      (error: unknown) => {
+        inFlight.delete(upload);
+        stagingFailure ??= { error };
+      },
+    );
     inFlight.add(upload);
     if (inFlight.size >= MAX_STAGING_IN_FLIGHT) await Promise.race(inFlight);
+    throwIfStagingFailed();
   };
 
   const reject = async (entry: Reject): Promise<void> => {
@@ -128,42 +92,66 @@ export const validateCsv = async (
     await rejects.write(stringify([[entry.row, entry.line, entry.reason, entry.raw]]));
   };
 
-  const drainSkipped = async (): Promise<void> => {
-    for (const entry of skipped.splice(0)) await reject(entry);
-  };
-
-  try {
-    for await (const item of source.pipe(parser) as AsyncIterable<Parsed>) {
-      await drainSkipped();
-      if (item.kind === 'header') {
-        headerSeen = true;
-        headerReason = item.reason;
-        if (headerReason !== undefined) break;
-      } else if (item.kind === 'reject') {
-        await reject(item.reject);
-      } else {
+  const consume = async (): Promise<void> => {
+    for await (const batch of readCsvRecords(source, { maxRecordChars: MAX_RECORD_CHARS })) {
+      for (const record of batch) {
+        if (columns === undefined) {
+          headerSeen = true;
+          const header = record.ok
+            ? checkHeader(record.fields)
+            : { ok: false as const, reason: `InvalidHeader: malformed header line: ${record.reason}` };
+          if (!header.ok) {
+            headerReason = header.reason;
+            return;
+          }
+          columns = header.columns;
+          continue;
+        }
+        rowNumber += 1;
+        const check = record.ok
+          ? checkRow(record.fields, rowNumber, columns, options.defaultTimestamp)
+          : { ok: false as const, reason: `malformed CSV: ${record.reason}` };
+        if (!check.ok) {
+          await reject({ row: rowNumber, line: record.line, reason: check.reason, raw: record.raw });
+          continue;
+        }
         validRows += 1;
-        buffer.push(JSON.stringify(item.row));
+        buffer.push(JSON.stringify(check.row));
         if (buffer.length >= options.chunkRows) {
           if (chunkCount >= options.maxChunks) {
             tooLarge = true;
-            break;
+            return;
           }
           await stage();
         }
       }
     }
-    await drainSkipped();
-    if (headerProblem !== undefined && headerReason === undefined) {
-      headerSeen = true;
-      headerReason = headerProblem;
+    if (buffer.length > 0) {
+      // The last, partial chunk counts against the limit like any other.
+      if (chunkCount >= options.maxChunks) {
+        tooLarge = true;
+        return;
+      }
+      await stage();
     }
-    if (!tooLarge && headerReason === undefined && buffer.length > 0) await stage();
     await Promise.all(inFlight);
-  } finally {
+    throwIfStagingFailed();
+  };
+
+  const cleanUp = async (): Promise<void> => {
     source.destroy();
-    await (rejects as RejectsWriter | undefined)?.close();
+    await Promise.all(inFlight);
+    await rejects?.close();
+  };
+
+  try {
+    await consume();
+  } catch (error) {
+    // The first error is the one worth reporting; a failing clean-up must not replace it.
+    await cleanUp().catch(() => undefined);
+    throw error;
   }
+  await cleanUp();
 
   const totalRows = validRows + rejectedRows;
   const result = (valid: boolean, reason?: string): Validation => ({
@@ -193,5 +181,7 @@ export const validateCsv = async (
       `TooManyRejectedRows: ${rejectedRows} of ${totalRows} rows (${share}%) rejected; limit ${limit}%`,
     );
   }
+  // Only reachable with MAX_REJECT_RATIO 1; the workflow cannot plan zero chunks.
+  if (validRows === 0) return result(false, `NoValidRows: all ${totalRows} rows were rejected`);
   return result(true);
 };
