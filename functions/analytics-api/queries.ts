@@ -1,0 +1,162 @@
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { dailySk, FILE_METADATA_SK, filePk, TOTALS_SK, userPk } from '#shared/keys.ts';
+import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
+
+// Reads behind the API routes. Stored items are parsed into the response shapes, so what leaves the API
+// is exactly what is declared here, never a raw item with internal attributes.
+
+export interface ApiDeps {
+  ddb: DynamoDBDocumentClient;
+  table: string;
+}
+
+const EVENT_PREFIX = 'EVENT#';
+const SCORE_PREFIX = 'SCORE#';
+/** Sorts after every character a key can hold, so `<prefix><x>\uffff` closes the range of x. */
+const HIGH = '\uffff';
+
+const TotalsSchema = z.object({
+  event_count: z.number().default(0),
+  total_value: z.number().default(0),
+  last_event_type: z.string().nullable().default(null),
+  last_updated: z.string().nullable().default(null),
+});
+
+const DailySchema = z.object({ date: z.string(), event_count: z.number(), total_value: z.number() });
+
+const EventSchema = z.object({
+  eventId: z.string(),
+  eventType: z.string(),
+  value: z.number(),
+  timestamp: z.string(),
+  fileId: z.string(),
+  row: z.number(),
+});
+
+const ScoreSchema = z.object({
+  fileId: z.string(),
+  score: z.number(),
+  zScore: z.number().nullable(),
+  label: z.string(),
+  model: z.string(),
+  eventCount: z.number(),
+  meanValue: z.number(),
+  computedAt: z.string(),
+});
+
+const FileSchema = z.object({
+  key: z.string(),
+  fileId: z.string(),
+  status: z.string(),
+  rows: z.object({ total: z.number(), stored: z.number(), rejected: z.number() }),
+  rejectsKey: z.string().nullable().default(null),
+  rejectSample: z.array(z.object({ row: z.number(), reason: z.string() })).default([]),
+  reason: z.string().nullable().default(null),
+  destinationKey: z.string().nullable().default(null),
+  uploadedAt: z.string().nullable().default(null),
+  completedAt: z.string().nullable().default(null),
+});
+
+export type UserAggregates = {
+  userId: string;
+  totals: z.infer<typeof TotalsSchema> | null;
+  daily: z.infer<typeof DailySchema>[];
+};
+export type Page<T> = { items: T[]; nextCursor: string | null };
+export type FileStatus = z.infer<typeof FileSchema>;
+
+const readDaily = async (
+  deps: ApiDeps,
+  userId: string,
+  range: { from: string; to: string },
+): Promise<z.infer<typeof DailySchema>[]> => {
+  // At most MAX_DAYS small items, but a Query page stops at 1 MB: follow it to the end.
+  const daily: z.infer<typeof DailySchema>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await deps.ddb.send(
+      new QueryCommand({
+        TableName: deps.table,
+        KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': userPk(userId),
+          ':from': dailySk(range.from),
+          ':to': dailySk(range.to),
+        },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) daily.push(DailySchema.parse(item));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey !== undefined);
+  return daily;
+};
+
+export const getUserAggregates = async (
+  deps: ApiDeps,
+  userId: string,
+  range: { from: string; to: string },
+): Promise<UserAggregates> => {
+  const [{ Item }, daily] = await Promise.all([
+    deps.ddb.send(new GetCommand({ TableName: deps.table, Key: { PK: userPk(userId), SK: TOTALS_SK } })),
+    readDaily(deps, userId, range),
+  ]);
+  return { userId, totals: Item ? TotalsSchema.parse(Item) : null, daily };
+};
+
+/** Events in time order; `from`/`to` are normalised ISO instants, both inclusive. */
+export const listUserEvents = async (
+  deps: ApiDeps,
+  userId: string,
+  query: { from?: string | undefined; to?: string | undefined; limit: number; cursor?: string | undefined },
+): Promise<Page<z.infer<typeof EventSchema>>> => {
+  const pk = userPk(userId);
+  const lower = `${EVENT_PREFIX}${query.from ?? ''}`;
+  const upper = `${EVENT_PREFIX}${query.to ?? ''}${HIGH}`;
+  const inRange = (key: CursorKey) => key.PK === pk && key.SK >= lower && key.SK <= upper;
+  const page = await deps.ddb.send(
+    new QueryCommand({
+      TableName: deps.table,
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :lower AND :upper',
+      ExpressionAttributeValues: { ':pk': pk, ':lower': lower, ':upper': upper },
+      Limit: query.limit,
+      ExclusiveStartKey: query.cursor === undefined ? undefined : decodeCursor(query.cursor, inRange),
+    }),
+  );
+  return {
+    items: (page.Items ?? []).map((item) => EventSchema.parse(item)),
+    nextCursor: encodeCursor(page.LastEvaluatedKey),
+  };
+};
+
+/** A user's scores, one per scored file, in file-id order. */
+export const listUserScores = async (
+  deps: ApiDeps,
+  userId: string,
+  query: { limit: number; cursor?: string | undefined },
+): Promise<Page<z.infer<typeof ScoreSchema>>> => {
+  const pk = userPk(userId);
+  const belongs = (key: CursorKey) => key.PK === pk && key.SK.startsWith(SCORE_PREFIX);
+  const page = await deps.ddb.send(
+    new QueryCommand({
+      TableName: deps.table,
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: { ':pk': pk, ':prefix': SCORE_PREFIX },
+      Limit: query.limit,
+      ExclusiveStartKey: query.cursor === undefined ? undefined : decodeCursor(query.cursor, belongs),
+    }),
+  );
+  return {
+    items: (page.Items ?? []).map((item) => ScoreSchema.parse(item)),
+    nextCursor: encodeCursor(page.LastEvaluatedKey),
+  };
+};
+
+/** The FILE# metadata of an upload key, or null when no outcome was recorded for it. */
+export const getFileStatus = async (deps: ApiDeps, key: string): Promise<FileStatus | null> => {
+  const { Item } = await deps.ddb.send(
+    new GetCommand({ TableName: deps.table, Key: { PK: filePk(key), SK: FILE_METADATA_SK } }),
+  );
+  return Item ? FileSchema.parse(Item) : null;
+};
