@@ -32,7 +32,14 @@ const parseRows = (text: string, key: string): StagedRow[] =>
     .split('\n')
     .filter((line) => line !== '')
     .map((line, index) => {
-      const parsed = StagedRowSchema.safeParse(JSON.parse(line));
+      // A corrupt chunk is a contract bug like a bad row: named, so the Map does not retry it.
+      let json: unknown;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        throw new InvalidTaskInputError(`${key} line ${index + 1}: not JSON`);
+      }
+      const parsed = StagedRowSchema.safeParse(json);
       if (!parsed.success) throw new InvalidTaskInputError(`${key} line ${index + 1}: not a staged row`);
       return parsed.data;
     });

@@ -9,14 +9,22 @@ import { logger, metrics } from '#shared/powertools.ts';
 import { moveObject } from '#shared/s3.ts';
 
 const config = { table: requireEnv('TABLE_NAME') };
-const SUBJECT_LIMIT = 100; // SNS Subject
+// SNS: "UTF-8 text with no line breaks or control characters, and less than 100 characters long". S3 keys may
+// hold any of those, and a Publish that breaks the rule fails SendErrorNotification.
+const SUBJECT_MAX_CHARS = 99;
+
+const subjectOf = (text: string): string => {
+  const clean = text.replace(/[\p{Cc}\p{Zl}\p{Zp}]+/gu, ' ');
+  const chars = [...clean]; // code points, so an emoji is never cut in half
+  return chars.length <= SUBJECT_MAX_CHARS ? clean : `${chars.slice(0, SUBJECT_MAX_CHARS - 1).join('')}…`;
+};
 
 /** What the workflow's SNS notification says: subject line and a JSON body a person or program can read. */
 export const notificationOf = (task: OutcomeTask, destinationKey: string | null) => {
   const base = task.file.key.split('/').pop() ?? task.file.key;
   const subject = task.outcome === 'REJECTED' ? `CSV file rejected: ${base}` : `CSV pipeline failed: ${base}`;
   return {
-    subject: subject.slice(0, SUBJECT_LIMIT),
+    subject: subjectOf(subject),
     message: JSON.stringify({
       type: task.outcome === 'REJECTED' ? 'FileRejected' : 'FileFailed',
       bucket: task.file.bucket,

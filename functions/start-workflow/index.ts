@@ -2,6 +2,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { S3EventNotificationEventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/s3';
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
+import { z } from 'zod';
 import { sfn } from '#shared/clients.ts';
 import { requireEnv } from '#shared/config.ts';
 import { executionNameOf, fileIdOf } from '#shared/keys.ts';
@@ -10,6 +11,17 @@ import { type FileRef, parseTaskInput } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
 
 const config = { stateMachineArn: requireEnv('STATE_MACHINE_ARN') };
+
+// Powertools' schema takes only IPv4 in source-ip-address; uploads through S3's dual-stack endpoints come
+// from IPv6 addresses, and failing those would dead-letter valid uploads. Source and type are pinned so that
+// a widened rule can never start a run for, say, a deleted object.
+const ObjectCreatedEventSchema = S3EventNotificationEventBridgeSchema.extend({
+  source: z.literal('aws.s3'),
+  'detail-type': z.literal('Object Created'),
+  detail: S3EventNotificationEventBridgeSchema.shape.detail.extend({
+    'source-ip-address': z.union([z.ipv4(), z.ipv6()]).optional(),
+  }),
+});
 
 /** The execution input: the object as the event describes it, plus its stable file id. */
 export const fileRefOf = (event: {
@@ -38,7 +50,7 @@ export const fileRefOf = (event: {
  * a re-upload of the same bytes meets ExecutionAlreadyExists instead of starting a second run.
  */
 export const handler = withPowertools(async (event: unknown, _context: Context) => {
-  const parsed = parseTaskInput(S3EventNotificationEventBridgeSchema, event, 'StartWorkflow');
+  const parsed = parseTaskInput(ObjectCreatedEventSchema, event, 'StartWorkflow');
   const file = fileRefOf(parsed);
   const name = executionNameOf(file.key, file.fileId);
   correlate({ fileId: file.fileId, key: file.key });

@@ -1,0 +1,128 @@
+import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { executionNameOf, fileIdOf } from '../../../functions/shared/keys.ts';
+import { handler } from '../../../functions/start-workflow/index.ts';
+import { lambdaContext, loadEvent } from '../../helpers/events.ts';
+
+interface ObjectCreatedDetail {
+  bucket: { name: string };
+  object: { key: string; size: number; etag: string; sequencer: string };
+  'source-ip-address': string;
+}
+type ObjectCreated = EventBridgeEvent<'Object Created', ObjectCreatedDetail>;
+
+const sfnMock = mockClient(SFNClient);
+const context = lambdaContext('start-workflow');
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:pipeline';
+const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:pipeline:sample';
+
+describe('start-workflow handler', () => {
+  beforeEach(() => {
+    sfnMock.reset();
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: new Date() });
+  });
+
+  it('starts one execution named after the object, with the file reference as input', async () => {
+    const event = loadEvent<ObjectCreated>('start-workflow.json');
+    const { bucket, object } = event.detail;
+    const fileId = fileIdOf(bucket.name, object.key, object.etag);
+
+    const result = await handler(event, context);
+
+    expect(result).toEqual({ started: true, name: `sample-${fileId}`, executionArn: EXECUTION_ARN });
+    const input = sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input;
+    expect(input?.stateMachineArn).toBe(STATE_MACHINE_ARN);
+    expect(input?.name).toBe(executionNameOf(object.key, fileId));
+    expect(JSON.parse(input?.input ?? '')).toEqual({
+      bucket: bucket.name,
+      key: 'uploads/sample.csv',
+      etag: object.etag,
+      size: object.size,
+      eventTime: event.time,
+      fileId,
+    });
+  });
+
+  it('gives a redelivered event the same execution name and input', async () => {
+    await handler(loadEvent('start-workflow.json'), context);
+    await handler(loadEvent('start-workflow.json'), context);
+
+    const [first, second] = sfnMock.commandCalls(StartExecutionCommand).map((call) => call.args[0].input);
+    expect(second).toEqual(first);
+  });
+
+  it('gives a new upload of different content to the same key a new execution name', async () => {
+    const changed = loadEvent<ObjectCreated>('start-workflow.json');
+    changed.detail.object.etag = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+
+    await handler(loadEvent('start-workflow.json'), context);
+    await handler(changed, context);
+
+    const [first, second] = sfnMock
+      .commandCalls(StartExecutionCommand)
+      .map((call) => call.args[0].input.name);
+    expect(second).not.toBe(first);
+  });
+
+  it('returns started: false without throwing when the execution already exists', async () => {
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+
+    const result = await handler(loadEvent('start-workflow.json'), context);
+
+    expect(result).toMatchObject({ started: false });
+  });
+
+  it('lets other Step Functions errors through so EventBridge retries the event', async () => {
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+
+    await expect(handler(loadEvent('start-workflow.json'), context)).rejects.toMatchObject({
+      name: 'ThrottlingException',
+    });
+  });
+
+  it('starts an execution for an upload from an IPv6 address', async () => {
+    const event = loadEvent<ObjectCreated>('start-workflow.json');
+    event.detail['source-ip-address'] = '2001:db8:85a3::8a2e:370:7334';
+
+    const result = await handler(event, context);
+
+    expect(result).toMatchObject({ started: true });
+  });
+
+  it('fails with InvalidTaskInputError for an event that is not from S3', async () => {
+    const scheduled = {
+      version: '0',
+      id: 'cdc73f9d-aea9-11e3-9d5a-835b769c0d9c',
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      account: '123456789012',
+      time: '2026-01-15T09:30:00Z',
+      region: 'us-east-1',
+      resources: ['arn:aws:events:us-east-1:123456789012:rule/ExampleRule'],
+      detail: {},
+    };
+
+    await expect(handler(scheduled, context)).rejects.toMatchObject({ name: 'InvalidTaskInputError' });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('fails with InvalidTaskInputError for an S3 event of another type', async () => {
+    const deleted = { ...loadEvent<ObjectCreated>('start-workflow.json'), 'detail-type': 'Object Deleted' };
+
+    await expect(handler(deleted, context)).rejects.toMatchObject({ name: 'InvalidTaskInputError' });
+  });
+
+  it('fails with InvalidTaskInputError for an S3 notification in the classic Records shape', async () => {
+    const classic = {
+      Records: [{ eventSource: 'aws:s3', s3: { bucket: { name: 'b' }, object: { key: 'k' } } }],
+    };
+
+    await expect(handler(classic, context)).rejects.toMatchObject({ name: 'InvalidTaskInputError' });
+  });
+});
