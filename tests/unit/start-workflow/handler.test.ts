@@ -45,6 +45,13 @@ describe('start-workflow handler', () => {
     });
   });
 
+  it('sends the execution input that events/validate-data.json shows ValidateData receiving', async () => {
+    await handler(loadEvent('start-workflow.json'), context);
+
+    const input = sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input.input ?? '';
+    expect(JSON.parse(input)).toEqual(loadEvent<{ file: unknown }>('validate-data.json').file);
+  });
+
   it('gives a redelivered event the same execution name and input', async () => {
     await handler(loadEvent('start-workflow.json'), context);
     await handler(loadEvent('start-workflow.json'), context);

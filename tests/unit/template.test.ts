@@ -1,0 +1,135 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { build, type Format, type Platform } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { loadTemplate, type Resource } from '../helpers/template.ts';
+
+interface BuildProperties {
+  Format?: string;
+  Target?: string;
+  Platform?: string;
+  EntryPoints?: string[];
+  External?: string[];
+  Banner?: unknown;
+}
+
+const ROOT = new URL('../../', import.meta.url);
+const template = loadTemplate();
+const functions = Object.entries(template.Resources).filter(
+  ([, r]) => r.Type === 'AWS::Serverless::Function',
+);
+
+const readJson = <T>(path: string): T => JSON.parse(readFileSync(new URL(path, ROOT), 'utf8')) as T;
+const layer = readJson<{ dependencies: Record<string, string> }>('layers/powertools/package.json');
+const functionsPackage = readJson<{ dependencies: Record<string, string> }>('functions/package.json');
+
+const buildPropertiesOf = (resource: Resource): BuildProperties =>
+  (resource.Metadata?.BuildProperties ?? {}) as BuildProperties;
+const codeUriOf = (resource: Resource): string => String(resource.Properties?.CodeUri ?? '');
+
+/** `@scope/name/sub/path` → `@scope/name`; `name/sub` → `name`. */
+const packageNameOf = (specifier: string): string => {
+  const parts = specifier.split('/');
+  return (specifier.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1)).join('/');
+};
+
+/** Bundles a function the way `sam build` does and returns the imports esbuild left external. */
+const externalImportsOf = async (resource: Resource): Promise<string[]> => {
+  const properties = buildPropertiesOf(resource);
+  const result = await build({
+    absWorkingDir: fileURLToPath(new URL(codeUriOf(resource), ROOT)),
+    entryPoints: properties.EntryPoints ?? [],
+    bundle: true,
+    platform: (properties.Platform ?? 'node') as Platform,
+    format: (properties.Format ?? 'esm') as Format,
+    ...(properties.Target === undefined ? {} : { target: properties.Target }),
+    external: properties.External ?? [],
+    outdir: 'out',
+    metafile: true,
+    write: false,
+    logLevel: 'silent',
+  });
+  const imports = Object.values(result.metafile.outputs).flatMap((output) => output.imports);
+  return [...new Set(imports.filter((entry) => entry.external).map((entry) => entry.path))].sort();
+};
+
+const EXACT_VERSION = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
+
+describe('template.yaml', () => {
+  it('declares the functions this suite checks', () => {
+    expect(functions.map(([id]) => id)).toEqual(
+      expect.arrayContaining([
+        'StartWorkflowFunction',
+        'ValidateDataFunction',
+        'ProcessRecordsFunction',
+        'AggregateResultsFunction',
+        'StoreResultsFunction',
+        'RecordOutcomeFunction',
+      ]),
+    );
+  });
+
+  describe.each(functions)('%s', (id, resource) => {
+    const properties = buildPropertiesOf(resource);
+
+    it('is built by esbuild as an ES module', () => {
+      expect(resource.Metadata?.BuildMethod).toBe('esbuild');
+      expect(properties.Format).toBe('esm');
+    });
+
+    it('gives the banner as a YAML list, the form SAM passes to esbuild', () => {
+      expect(Array.isArray(properties.Banner)).toBe(true);
+      expect(properties.Banner).toEqual([expect.stringMatching(/^js=/)]);
+    });
+
+    it('has one entry point, a file that exists under its CodeUri in functions/', () => {
+      expect(codeUriOf(resource)).toBe('functions/');
+      expect(properties.EntryPoints).toHaveLength(1);
+      const entry = new URL(`${codeUriOf(resource)}${properties.EntryPoints?.[0]}`, ROOT);
+      expect(existsSync(entry)).toBe(true);
+    });
+
+    it('has its own log group with a retention', () => {
+      const logGroups = Object.values(template.Resources).filter(
+        (r) =>
+          r.Type === 'AWS::Logs::LogGroup' &&
+          JSON.stringify(r.Properties?.LogGroupName) ===
+            JSON.stringify({ 'Fn::Sub': `/aws/lambda/\${${id}}` }),
+      );
+
+      expect(logGroups).toHaveLength(1);
+      expect(logGroups[0]?.Properties?.RetentionInDays).toBeDefined();
+    });
+
+    it('leaves external only Node builtins and packages the layer provides', async () => {
+      const externals = await externalImportsOf(resource);
+
+      const missing = externals.filter(
+        (specifier) => !isBuiltin(specifier) && !(packageNameOf(specifier) in layer.dependencies),
+      );
+      expect(externals.length).toBeGreaterThan(0);
+      expect(missing).toEqual([]);
+    });
+  });
+
+  describe('packages', () => {
+    it.each([
+      ['layers/powertools/package.json', layer],
+      ['functions/package.json', functionsPackage],
+    ])('%s pins exact versions', (_path, pkg) => {
+      const ranges = Object.entries(pkg.dependencies).filter(([, version]) => !EXACT_VERSION.test(version));
+
+      expect(ranges).toEqual([]);
+    });
+
+    it.each(Object.entries({ ...layer.dependencies, ...functionsPackage.dependencies }))(
+      'tests run against the deployed version of %s (%s)',
+      (name, version) => {
+        const installed = readJson<{ version: string }>(`node_modules/${name}/package.json`).version;
+
+        expect(installed).toBe(version);
+      },
+    );
+  });
+});
