@@ -113,6 +113,21 @@ describe('template.yaml', () => {
     });
   });
 
+  it('lets events/env.json set only variables the template declares, which are all sam local applies', () => {
+    const env = readJson<Record<string, Record<string, string>>>('events/env.json');
+    const globals = Object.keys(
+      ((template.Globals?.Function as { Environment?: { Variables?: object } } | undefined)?.Environment
+        ?.Variables ?? {}) as object,
+    );
+
+    for (const [id, variables] of Object.entries(env)) {
+      const resource = template.Resources[id];
+      const own = (resource?.Properties?.Environment as { Variables?: object } | undefined)?.Variables ?? {};
+      expect(resource?.Type, id).toBe('AWS::Serverless::Function');
+      expect([...globals, ...Object.keys(own)], id).toEqual(expect.arrayContaining(Object.keys(variables)));
+    }
+  });
+
   describe('packages', () => {
     it.each([
       ['layers/powertools/package.json', layer],

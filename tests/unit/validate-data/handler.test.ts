@@ -1,4 +1,12 @@
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parse } from 'csv-parse/sync';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -99,6 +107,33 @@ describe('validate-data handler', () => {
       .split('\n')
       .map((line) => (JSON.parse(line) as StagedRow).ts);
     expect(timestamps).toEqual(['2026-01-15T09:30:00.000Z', '2026-01-15T09:30:00.000Z']);
+  });
+
+  it('streams a rejects file larger than one part to S3 as a multipart upload', async () => {
+    const event = loadEvent<ValidateEvent>('validate-data.json');
+    const garbage = 'x'.repeat(100);
+    const rows = Array.from({ length: 40_000 }, (_, i) => `u${i},click,${garbage},\n`).join('');
+    s3Mock.on(GetObjectCommand).resolves({ Body: s3Body(`user_id,event_type,value,timestamp\n${rows}`) });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
+    s3Mock
+      .on(UploadPartCommand)
+      .callsFake(({ PartNumber }: { PartNumber: number }) => ({ ETag: `"p${PartNumber}"` }));
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({});
+
+    const validation = await handler(event, context);
+
+    expect(validation).toMatchObject({ valid: false, rejectedRows: 40_000 });
+    const parts = s3Mock
+      .commandCalls(UploadPartCommand)
+      .map(({ args: [{ input }] }) => input)
+      .sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.every((part) => part.Key === rejectsKeyOf(event.file.key, event.file.fileId))).toBe(true);
+    const text = Buffer.concat(parts.map((part) => part.Body as Uint8Array)).toString('utf8');
+    expect(parse(text, { columns: true })).toHaveLength(40_000);
+    expect(
+      s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input.MultipartUpload?.Parts,
+    ).toHaveLength(parts.length);
   });
 
   it('fails with ObjectNotFoundError when the upload is gone', async () => {
