@@ -68,6 +68,15 @@ describe('readCsvRecords', () => {
     expect(fieldsOf(records)).toEqual([['a', 'x\r\ny']]);
   });
 
+  it('keeps a blank line inside quotes as part of the value', async () => {
+    const records = await readAll(['a,"x\n\ny"\nb,c\n']);
+
+    expect(fieldsOf(records)).toEqual([
+      ['a', 'x\n\ny'],
+      ['b', 'c'],
+    ]);
+  });
+
   it('keeps a \\r\\n split across two chunks as one line break', async () => {
     const records = await readAll(['a,"x\r', '\ny"\r', '\nb,c\n']);
 
