@@ -1,10 +1,12 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { S3EventNotificationEventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { sfn } from '#shared/clients.ts';
+import { s3, sfn } from '#shared/clients.ts';
 import { requireEnv } from '#shared/config.ts';
+import { ObjectNotFoundError } from '#shared/errors.ts';
 import { executionNameOf, fileIdOf } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
 import { type FileRef, parseTaskInput } from '#shared/model.ts';
@@ -23,17 +25,26 @@ const ObjectCreatedEventSchema = S3EventNotificationEventBridgeSchema.extend({
   }),
 });
 
-/** The execution input: the object as the event describes it, plus its stable file id. */
-export const fileRefOf = (event: {
-  time: string;
-  detail: {
-    bucket: { name: string };
-    object: { key: string; etag?: string; size?: number; 'version-id'?: string; sequencer?: string };
-  };
-}): FileRef => {
+type ObjectCreated = z.infer<typeof ObjectCreatedEventSchema>;
+
+/** The object's ETag: from the event, as S3 sends it, or else (some emulators omit it) from HeadObject. */
+const etagOf = async (event: ObjectCreated): Promise<string> => {
   const { bucket, object } = event.detail;
-  // The ETag names the content; events without one fall back to the version id, then the sequencer.
-  const etag = object.etag ?? object['version-id'] ?? object.sequencer ?? '';
+  if (object.etag !== undefined && object.etag !== '') return object.etag;
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket.name, Key: object.key }));
+    return (head.ETag ?? '').replaceAll('"', '');
+  } catch (error) {
+    if ((error as Error).name === 'NotFound') {
+      throw new ObjectNotFoundError(`s3://${bucket.name}/${object.key} is gone before its run could start`);
+    }
+    throw error;
+  }
+};
+
+/** The execution input: the object as the event describes it, plus its stable file id. */
+export const fileRefOf = (event: ObjectCreated, etag: string): FileRef => {
+  const { bucket, object } = event.detail;
   return {
     bucket: bucket.name,
     key: object.key,
@@ -51,7 +62,7 @@ export const fileRefOf = (event: {
  */
 export const handler = withPowertools(async (event: unknown, _context: Context) => {
   const parsed = parseTaskInput(ObjectCreatedEventSchema, event, 'StartWorkflow');
-  const file = fileRefOf(parsed);
+  const file = fileRefOf(parsed, await etagOf(parsed));
   const name = executionNameOf(file.key, file.fileId);
   correlate({ fileId: file.fileId, key: file.key });
   try {

@@ -1,3 +1,4 @@
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -14,6 +15,7 @@ interface ObjectCreatedDetail {
 type ObjectCreated = EventBridgeEvent<'Object Created', ObjectCreatedDetail>;
 
 const sfnMock = mockClient(SFNClient);
+const s3Mock = mockClient(S3Client);
 const context = lambdaContext('start-workflow');
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:pipeline';
 const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:pipeline:sample';
@@ -21,6 +23,7 @@ const EXECUTION_ARN = 'arn:aws:states:us-east-1:123456789012:execution:pipeline:
 describe('start-workflow handler', () => {
   beforeEach(() => {
     sfnMock.reset();
+    s3Mock.reset();
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: new Date() });
   });
 
@@ -43,6 +46,31 @@ describe('start-workflow handler', () => {
       eventTime: event.time,
       fileId,
     });
+  });
+
+  it('reads the ETag with HeadObject when the event carries none, and names the run from it', async () => {
+    const event = loadEvent<ObjectCreated>('start-workflow.json');
+    const { etag } = event.detail.object;
+    const withoutEtag = {
+      ...event,
+      detail: { ...event.detail, object: { ...event.detail.object, etag: undefined } },
+    };
+    s3Mock.on(HeadObjectCommand).resolves({ ETag: `"${etag}"` });
+
+    await handler(withoutEtag, context);
+
+    expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toEqual({
+      Bucket: event.detail.bucket.name,
+      Key: event.detail.object.key,
+    });
+    const input = JSON.parse(sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input.input ?? '');
+    expect(input.fileId).toBe(fileIdOf(event.detail.bucket.name, event.detail.object.key, etag));
+  });
+
+  it('does not call S3 when the event has the ETag', async () => {
+    await handler(loadEvent('start-workflow.json'), context);
+
+    expect(s3Mock.commandCalls(HeadObjectCommand)).toHaveLength(0);
   });
 
   it('sends the execution input that events/validate-data.json shows ValidateData receiving', async () => {

@@ -1,0 +1,188 @@
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { OfflinePipeline, type Uploaded } from './pipeline.ts';
+import { type FileReport, fileReport, formatReport, usersOf, userTotals } from './report.ts';
+import type { ExecutionEvent } from './stepfunctions.ts';
+
+const USAGE = `Offline CSV pipeline (no AWS, no Docker)
+
+  npm run local -- run FILE.csv [FILE.csv…] [--json] [--timeout SECONDS] [--endpoint URL]
+      Upload the files to uploads/, wait for their executions, print a summary per file.
+  npm run local -- demo [--json]
+      Run the sample files in local/samples/ (clean, with bad rows, invalid).
+  npm run local -- up [--inbox DIR] [--api-port PORT] [--endpoint URL]
+      Keep everything running; every .csv dropped into the inbox folder is uploaded and reported.
+
+Options:
+  --json          print one JSON document on stdout, progress on stderr
+  --endpoint URL  use a running AWS-compatible emulator instead of starting moto
+  --timeout S     seconds to wait for each file (default 900)
+  --concurrency N execution environments per function (default 4)
+  --build         run sam build even if .aws-sam/build looks fresh
+`;
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    json: { type: 'boolean', default: false },
+    endpoint: { type: 'string' },
+    timeout: { type: 'string', default: '900' },
+    concurrency: { type: 'string', default: '4' },
+    inbox: { type: 'string', default: 'inbox' },
+    'api-port': { type: 'string', default: '3000' },
+    build: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+const [command, ...args] = positionals;
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+const onExecutionEvent = (labels: Map<string, string>) => (event: ExecutionEvent) => {
+  const label = labels.get(event.execution.name) ?? event.execution.name;
+  const { execution } = event;
+  if (event.kind === 'state') progress(`[${label}] ${event.detail}`);
+  else if (
+    event.kind === 'map-progress' &&
+    (execution.map.done % 10 === 0 || execution.map.done === execution.map.total)
+  ) {
+    progress(`[${label}] ProcessRecords: ${execution.map.done}/${execution.map.total} chunks stored`);
+  } else if (event.kind === 'retry') progress(`[${label}] ${event.detail}: retrying after an error`);
+  else if (event.kind === 'finished') progress(`[${label}] execution ${execution.status}`);
+};
+
+const start = async (labels: Map<string, string>, apiPort: number) => {
+  const pipeline = await OfflinePipeline.start({
+    root,
+    endpoint: values.endpoint,
+    stackName: 'csv-analytics-local',
+    concurrency: Number(values.concurrency),
+    apiPort,
+    build: values.build ? 'always' : 'auto',
+    log: progress,
+    onExecutionEvent: onExecutionEvent(labels),
+  });
+  const stop = async () => {
+    progress('stopping…');
+    await pipeline.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  return pipeline;
+};
+
+const runFiles = async (files: string[]): Promise<number> => {
+  for (const file of files) {
+    if (!existsSync(file)) throw new Error(`${file}: no such file`);
+  }
+  const labels = new Map<string, string>();
+  const pipeline = await start(labels, 0);
+  try {
+    const timeoutMs = Number(values.timeout) * 1000;
+    const uploads: Uploaded[] = [];
+    for (const file of files) {
+      const upload = await pipeline.upload(file);
+      labels.set(upload.executionName, basename(file));
+      progress(`[${basename(file)}] uploaded to s3://${pipeline.bucket}/${upload.key}`);
+      uploads.push(upload);
+    }
+    const reports: FileReport[] = [];
+    const users = new Set<string>();
+    for (const upload of uploads) {
+      const execution = await pipeline
+        .waitForExecution(upload.executionName, timeoutMs)
+        .catch((error: Error) => {
+          progress(`[${upload.key}] ${error.message}`);
+          return undefined;
+        });
+      reports.push(await fileReport(pipeline, upload, execution));
+      if (execution?.status === 'SUCCEEDED')
+        for (const user of await usersOf(pipeline, execution)) users.add(user);
+    }
+    progress('waiting for stream aggregates and inference to catch up…');
+    await pipeline.waitIdle(timeoutMs);
+    const totals = await userTotals(pipeline.apiUrl, [...users]);
+
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ files: reports, users: totals }, null, 2)}\n`);
+    } else {
+      process.stdout.write(
+        `\n${reports.map((report) => formatReport(report, pipeline.bucket)).join('\n\n')}\n`,
+      );
+      const shown = Object.entries(totals).slice(0, 10);
+      if (shown.length > 0) {
+        process.stdout.write(`\nrunning totals (GET ${pipeline.apiUrl}/users/{id}/aggregates):\n`);
+        for (const [userId, total] of shown) {
+          process.stdout.write(`  ${userId}: ${total.event_count} events, value ${total.total_value}\n`);
+        }
+        if (Object.keys(totals).length > shown.length) {
+          process.stdout.write(`  … and ${Object.keys(totals).length - shown.length} more users\n`);
+        }
+      }
+    }
+    const final = reports.every((report) => report.status !== 'TIMED_OUT');
+    return final ? 0 : 1;
+  } finally {
+    await pipeline.stop();
+  }
+};
+
+const up = async (): Promise<void> => {
+  const labels = new Map<string, string>();
+  const pipeline = await start(labels, Number(values['api-port']));
+  const inbox = resolve(values.inbox ?? 'inbox');
+  const done = join(inbox, 'done');
+  mkdirSync(done, { recursive: true });
+  progress(`\nready. emulator ${pipeline.endpoint.url}, bucket ${pipeline.bucket}, table ${pipeline.table}`);
+  progress(`API ${pipeline.apiUrl}  (e.g. curl ${pipeline.apiUrl}/users/alice/aggregates)`);
+  progress(`drop .csv files into ${inbox}; Ctrl-C stops everything.`);
+  for (;;) {
+    for (const name of readdirSync(inbox).filter((entry) => entry.toLowerCase().endsWith('.csv'))) {
+      const moved = join(done, name);
+      renameSync(join(inbox, name), moved);
+      const upload = await pipeline.upload(moved);
+      labels.set(upload.executionName, name);
+      void pipeline
+        .waitForExecution(upload.executionName, Number(values.timeout) * 1000)
+        .then(async (execution) =>
+          progress(formatReport(await fileReport(pipeline, upload, execution), pipeline.bucket)),
+        )
+        .catch((error: Error) => progress(`[${name}] ${error.message}`));
+    }
+    await new Promise((resolveWait) => setTimeout(resolveWait, 1000));
+  }
+};
+
+const main = async (): Promise<number> => {
+  if (values.help || command === undefined) {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  if (command === 'run') {
+    if (args.length === 0) throw new Error('run needs at least one CSV file');
+    return runFiles(args);
+  }
+  if (command === 'demo') {
+    const samples = join(root, 'local', 'samples');
+    return runFiles(['clean.csv', 'bad-rows.csv', 'invalid-header.csv'].map((name) => join(samples, name)));
+  }
+  if (command === 'up') {
+    await up();
+    return 0;
+  }
+  process.stderr.write(USAGE);
+  return 2;
+};
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Endpoint } from './aws.ts';
+
+/** A free loopback port, chosen by the OS. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+
+const waitUntilUp = async (url: string, timeoutMs: number, child: ChildProcess): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited with code ${child.exitCode}`);
+    try {
+      const response = await fetch(`${url}/moto-api/reset-auth`, { method: 'GET' });
+      if (response.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`moto_server did not answer on ${url} within ${timeoutMs} ms`);
+};
+
+export interface Emulator {
+  endpoint: Endpoint;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts moto server (S3, EventBridge, SQS, SNS, DynamoDB + Streams in one process) from the project's
+ * virtualenv on a free loopback port. Run `scripts/setup.sh` first; it creates .venv.
+ */
+export const startEmulator = async (projectRoot: string, log: (line: string) => void): Promise<Emulator> => {
+  const binary = join(projectRoot, '.venv', 'bin', 'moto_server');
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} not found: run scripts/setup.sh (creates .venv from requirements-dev.txt)`);
+  }
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'false' },
+  });
+  let stderrTail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString()).slice(-4000);
+  });
+  try {
+    await waitUntilUp(url, 30_000, child);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}\n${stderrTail}`);
+  }
+  log(`emulator: moto server on ${url} (pid ${child.pid})`);
+  return {
+    endpoint: { url },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+};
+
+/** Attaches to an emulator someone else runs (`--endpoint`); stopping it is theirs to do. */
+export const attachEmulator = (url: string): Emulator => ({ endpoint: { url }, stop: async () => undefined });

@@ -1,0 +1,345 @@
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { executionNameOf, fileIdOf } from '../functions/shared/keys.ts';
+import { LocalApi, routesOf } from './api.ts';
+import { clientConfig, DUMMY_CREDENTIALS, type Endpoint, REGION } from './aws.ts';
+import { buildDirOf, isBuildFresh, samBuild } from './build.ts';
+import { attachEmulator, type Emulator, startEmulator } from './emulator.ts';
+import { AsyncInvokeSource, type EventSource, SqsSource, StreamSource } from './event-sources.ts';
+import { type FunctionDeployment, LambdaRuntime } from './lambda/runtime.ts';
+import { type Provisioned, provision } from './provision.ts';
+import { type ExecutionEvent, type ExecutionRecord, LocalStepFunctions } from './stepfunctions.ts';
+import { functionsOf, type Json, loadTemplate, resourcesOfType, type Template } from './template.ts';
+
+export interface OfflineOptions {
+  root: string;
+  /** Attach to a running emulator instead of starting one. */
+  endpoint?: string;
+  stackName?: string;
+  parameters?: Record<string, string>;
+  /** Execution environments per function. */
+  concurrency?: number;
+  /** 0 picks a free port. */
+  apiPort?: number;
+  build?: 'auto' | 'always' | 'never';
+  retryDelaySeconds?: number;
+  log?: (line: string) => void;
+  onExecutionEvent?: (event: ExecutionEvent) => void;
+}
+
+export interface Uploaded {
+  key: string;
+  etag: string;
+  fileId: string;
+  executionName: string;
+}
+
+const asString = (value: Json): string => (typeof value === 'string' ? value : JSON.stringify(value));
+
+/** The whole pipeline on one machine: emulator, provisioned resources, Lambda runtime, Step Functions, event sources, API. */
+export class OfflinePipeline {
+  readonly root: string;
+  readonly template: Template;
+  readonly endpoint: Endpoint;
+  readonly provisioned: Provisioned;
+  readonly runtime: LambdaRuntime;
+  readonly stepFunctions: LocalStepFunctions;
+  readonly sources: EventSource[];
+  readonly apiUrl: string;
+  readonly clients: { s3: S3Client; ddb: DynamoDBDocumentClient; sqs: SQSClient; sns: SNSClient };
+  readonly bucket: string;
+  readonly table: string;
+  private readonly emulator: Emulator;
+  private readonly api: LocalApi;
+  private readonly log: (line: string) => void;
+
+  private constructor(fields: {
+    root: string;
+    template: Template;
+    emulator: Emulator;
+    provisioned: Provisioned;
+    runtime: LambdaRuntime;
+    stepFunctions: LocalStepFunctions;
+    sources: EventSource[];
+    api: LocalApi;
+    apiUrl: string;
+    clients: OfflinePipeline['clients'];
+    log: (line: string) => void;
+  }) {
+    this.root = fields.root;
+    this.template = fields.template;
+    this.emulator = fields.emulator;
+    this.endpoint = fields.emulator.endpoint;
+    this.provisioned = fields.provisioned;
+    this.runtime = fields.runtime;
+    this.stepFunctions = fields.stepFunctions;
+    this.sources = fields.sources;
+    this.api = fields.api;
+    this.apiUrl = fields.apiUrl;
+    this.clients = fields.clients;
+    this.log = fields.log;
+    this.bucket = fields.provisioned.ref('DataBucket');
+    this.table = fields.provisioned.ref('Table');
+  }
+
+  static async start(options: OfflineOptions): Promise<OfflinePipeline> {
+    const log = options.log ?? (() => undefined);
+    const root = options.root;
+    const build = options.build ?? 'auto';
+    if (build === 'always' || (build === 'auto' && !isBuildFresh(root))) await samBuild(root, log);
+    else log('build: .aws-sam/build is up to date');
+
+    const template = loadTemplate(join(root, 'template.yaml'));
+    const emulator = options.endpoint ? attachEmulator(options.endpoint) : await startEmulator(root, log);
+    const stopOnError = async <T>(work: () => Promise<T>): Promise<T> => {
+      try {
+        return await work();
+      } catch (error) {
+        await emulator.stop();
+        throw error;
+      }
+    };
+    return stopOnError(async () => {
+      const stackName = options.stackName ?? `offline-${Date.now().toString(36)}`;
+      const provisioned = await provision(template, emulator.endpoint, {
+        stackName,
+        parameters: options.parameters,
+        log,
+      });
+      const config = clientConfig(emulator.endpoint);
+      const clients = {
+        s3: new S3Client({ ...config, forcePathStyle: true }),
+        ddb: DynamoDBDocumentClient.from(new DynamoDBClient(config)),
+        sqs: new SQSClient(config),
+        sns: new SNSClient(config),
+      };
+
+      const functions = functionsOf(template);
+      const buildDir = buildDirOf(root);
+      const resolve = (node: Json) => provisioned.resolver.resolve(node);
+      const deployments: FunctionDeployment[] = functions.map((fn) => {
+        const [file, exportName] = fn.handler.split('.') as [string, string];
+        const layers = ((fn.properties.Layers ?? []) as { Ref?: string }[]).map((layer) =>
+          join(buildDir, String(layer.Ref), 'nodejs', 'node_modules'),
+        );
+        return {
+          logicalId: fn.logicalId,
+          name: provisioned.ref(fn.logicalId),
+          arn: provisioned.physical.get(fn.logicalId)?.attributes.Arn ?? '',
+          functionDir: join(buildDir, fn.logicalId),
+          handlerFile: join(buildDir, fn.logicalId, `${file}.mjs`),
+          exportName,
+          layerNodeModules: layers,
+          environment: Object.fromEntries(
+            Object.entries(fn.environment).map(([key, value]) => [key, asString(resolve(value))]),
+          ),
+          timeoutSeconds: fn.timeoutSeconds,
+          memoryMb: fn.memoryMb,
+        };
+      });
+
+      const [machineId, machine] = resourcesOfType(template, 'AWS::Serverless::StateMachine')[0] ?? [];
+      if (!machineId || !machine) throw new Error('template.yaml declares no AWS::Serverless::StateMachine');
+      const substitutions = resolve((machine.Properties?.DefinitionSubstitutions ?? {}) as Json) as Record<
+        string,
+        string
+      >;
+
+      // The Lambda runtime needs the Step Functions endpoint in its environment and Step Functions
+      // needs the runtime: create the server first on a free port, then the runtime it calls.
+      let runtimeRef: LambdaRuntime | undefined;
+      const lazyRuntime = {
+        invoke: (id: string, event: unknown) => {
+          if (!runtimeRef) throw new Error('runtime not started');
+          return runtimeRef.invoke(id, event);
+        },
+      } as LambdaRuntime;
+      const stepFunctions = new LocalStepFunctions({
+        stateMachineArn: provisioned.ref(machineId),
+        definitionPath: join(root, String(machine.Properties?.DefinitionUri)),
+        substitutions,
+        runtime: lazyRuntime,
+        functionsByArn: new Map(deployments.map((d) => [d.arn, d.logicalId])),
+        sns: clients.sns,
+        onEvent: options.onExecutionEvent,
+      });
+      const sfnUrl = await stepFunctions.listen();
+      log(`stepfunctions: ${machineId} from ${String(machine.Properties?.DefinitionUri)} on ${sfnUrl}`);
+
+      const runtime = new LambdaRuntime(deployments, {
+        logDir: join(root, '.local', 'logs'),
+        concurrency: options.concurrency ?? 4,
+        baseEnvironment: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          TZ: 'UTC',
+          LANG: 'en_US.UTF-8',
+          AWS_REGION: REGION,
+          AWS_DEFAULT_REGION: REGION,
+          AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: DUMMY_CREDENTIALS.secretAccessKey,
+          AWS_ENDPOINT_URL: emulator.endpoint.url,
+          AWS_ENDPOINT_URL_SFN: sfnUrl,
+          // No X-Ray daemon offline; everything else Powertools does runs as deployed.
+          POWERTOOLS_TRACE_ENABLED: 'false',
+        },
+      });
+      runtimeRef = runtime;
+      log(`lambda: ${deployments.length} functions from ${buildDir} (logs in .local/logs/)`);
+
+      const queueUrlByArn = new Map<string, string>();
+      for (const { ref, attributes } of provisioned.physical.values()) {
+        if (attributes.Arn?.startsWith('arn:aws:sqs:')) queueUrlByArn.set(attributes.Arn, ref);
+      }
+      const sourceContext = {
+        runtime,
+        sqs: clients.sqs,
+        log,
+        retryDelaySeconds: options.retryDelaySeconds ?? 1,
+      };
+      const streams = new DynamoDBStreamsClient(config);
+      const sources: EventSource[] = [];
+      for (const target of provisioned.ruleTargets) {
+        const fn = functions.find((candidate) => candidate.logicalId === target.functionId);
+        const invokeConfig = resolve((fn?.properties.EventInvokeConfig ?? {}) as Json) as {
+          MaximumRetryAttempts?: number;
+          DestinationConfig?: { OnFailure?: { Destination?: string } };
+        };
+        const failureArn = invokeConfig.DestinationConfig?.OnFailure?.Destination;
+        sources.push(
+          new AsyncInvokeSource(sourceContext, {
+            queueUrl: target.queueUrl,
+            functionId: target.functionId,
+            functionArn: provisioned.physical.get(target.functionId)?.attributes.Arn ?? '',
+            maxRetries: invokeConfig.MaximumRetryAttempts ?? 2,
+            onFailureQueueUrl: failureArn ? queueUrlByArn.get(failureArn) : undefined,
+          }),
+        );
+      }
+      for (const fn of functions) {
+        for (const event of Object.values(fn.events)) {
+          const props = resolve(event.Properties as Json) as Record<string, Json>;
+          const responseTypes = (props.FunctionResponseTypes ?? []) as string[];
+          if (event.Type === 'SQS') {
+            const queueArn = String(props.Queue);
+            sources.push(
+              new SqsSource(sourceContext, {
+                queueUrl: queueUrlByArn.get(queueArn) ?? '',
+                queueArn,
+                functionId: fn.logicalId,
+                batchSize: Number(props.BatchSize ?? 10),
+                reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
+              }),
+            );
+          } else if (event.Type === 'DynamoDB') {
+            const destination = (
+              props.DestinationConfig as { OnFailure?: { Destination?: string } } | undefined
+            )?.OnFailure?.Destination;
+            sources.push(
+              new StreamSource(sourceContext, streams, {
+                streamArn: String(props.Stream),
+                functionId: fn.logicalId,
+                functionArn: provisioned.physical.get(fn.logicalId)?.attributes.Arn ?? '',
+                batchSize: Number(props.BatchSize ?? 100),
+                startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
+                filters: (props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters,
+                bisectOnError: props.BisectBatchOnFunctionError === true,
+                maxRetries: Number(props.MaximumRetryAttempts ?? 10_000),
+                reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
+                onFailureQueueUrl: destination ? queueUrlByArn.get(destination) : undefined,
+              }),
+            );
+          }
+        }
+      }
+      for (const source of sources) {
+        source.start();
+        log(`event source: ${source.name}`);
+      }
+
+      const api = new LocalApi(
+        routesOf(functions),
+        runtime,
+        String(provisioned.resolver.parameter('Stage') ?? 'dev'),
+      );
+      const apiUrl = await api.listen(options.apiPort ?? 0);
+      log(`api: ${apiUrl} (routes from the template's Api events)`);
+      if (provisioned.skipped.length > 0) log(`not emulated: ${provisioned.skipped.join(', ')}`);
+
+      return new OfflinePipeline({
+        root,
+        template,
+        emulator,
+        provisioned,
+        runtime,
+        stepFunctions,
+        sources,
+        api,
+        apiUrl,
+        clients,
+        log,
+      });
+    });
+  }
+
+  /** Uploads a local file (or bytes) to uploads/, as a user would; EventBridge does the rest. */
+  async upload(path: string, options: { key?: string; body?: Uint8Array | string } = {}): Promise<Uploaded> {
+    const key = options.key ?? `uploads/${basename(path)}`;
+    const body = options.body ?? readFileSync(path);
+    const put = await this.clients.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'text/csv' }),
+    );
+    const etag = (put.ETag ?? '').replaceAll('"', '');
+    const fileId = fileIdOf(this.bucket, key, etag);
+    return { key, etag, fileId, executionName: executionNameOf(key, fileId) };
+  }
+
+  /** Waits until the upload's execution has started and finished. */
+  async waitForExecution(name: string, timeoutMs: number): Promise<ExecutionRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const record = this.stepFunctions.byName(name);
+      if (record) {
+        const remaining = deadline - Date.now();
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), Math.max(0, remaining));
+        });
+        const outcome = await Promise.race([record.done.then(() => 'done' as const), timedOut]);
+        clearTimeout(timer);
+        if (outcome === 'timeout')
+          throw new Error(`execution ${name} still ${record.status} after ${timeoutMs} ms`);
+        return record;
+      }
+      if (Date.now() > deadline) throw new Error(`no execution named ${name} started within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Waits until every event source has drained: stream consumers caught up, queues empty. */
+  async waitIdle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let quietChecks = 0;
+    while (quietChecks < 3) {
+      if (Date.now() > deadline) throw new Error(`event sources still busy after ${timeoutMs} ms`);
+      const running = this.stepFunctions.list().some((execution) => execution.status === 'RUNNING');
+      const idle =
+        !running && (await Promise.all(this.sources.map((source) => source.idle()))).every(Boolean);
+      quietChecks = idle ? quietChecks + 1 : 0;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.sources.map((source) => source.stop()));
+    await this.stepFunctions.stop();
+    await this.api.stop();
+    await this.runtime.stop();
+    await this.emulator.stop();
+  }
+}

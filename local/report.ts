@@ -1,0 +1,129 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { FILE_METADATA_SK, filePk } from '../functions/shared/keys.ts';
+import { AggregatesFileSchema } from '../functions/shared/model.ts';
+import type { OfflinePipeline, Uploaded } from './pipeline.ts';
+import type { ExecutionRecord } from './stepfunctions.ts';
+
+export type FileStatus = 'SUCCEEDED' | 'REJECTED' | 'FAILED' | 'TIMED_OUT';
+
+export interface FileReport {
+  key: string;
+  status: FileStatus;
+  rows: { total: number; stored: number; rejected: number };
+  executionArn: string | null;
+  executionStatus: string | null;
+  durationMs: number | null;
+  reason?: string;
+  rejectsKey: string | null;
+  rejectSample: { row: number; reason: string }[];
+  destinationKey: string | null;
+  topUsers: { userId: string; eventCount: number; totalValue: number }[];
+  maxStatePayloadBytes: number | null;
+  retries: number;
+}
+
+interface Metadata {
+  status?: string;
+  rows?: { total: number; stored: number; rejected: number };
+  reason?: string;
+  rejectsKey?: string | null;
+  rejectSample?: { row: number; reason: string }[];
+  destinationKey?: string | null;
+}
+
+interface ExecutionOutput {
+  aggregate?: { topUsers?: FileReport['topUsers']; aggregatesKey?: string };
+}
+
+export const fileReport = async (
+  pipeline: OfflinePipeline,
+  upload: Uploaded,
+  execution: ExecutionRecord | undefined,
+): Promise<FileReport> => {
+  const { Item } = await pipeline.clients.ddb.send(
+    new GetCommand({ TableName: pipeline.table, Key: { PK: filePk(upload.key), SK: FILE_METADATA_SK } }),
+  );
+  const metadata = (Item ?? {}) as Metadata;
+  const output = execution?.output ? (JSON.parse(execution.output) as ExecutionOutput) : {};
+  let status: FileStatus = 'TIMED_OUT';
+  if (metadata.status === 'SUCCEEDED' && execution?.status === 'SUCCEEDED') status = 'SUCCEEDED';
+  else if (metadata.status === 'REJECTED' && execution?.status === 'SUCCEEDED') status = 'REJECTED';
+  else if (
+    execution?.status === 'FAILED' ||
+    execution?.status === 'ABORTED' ||
+    metadata.status === 'FAILED'
+  ) {
+    status = 'FAILED';
+  }
+  return {
+    key: upload.key,
+    status,
+    rows: metadata.rows ?? { total: 0, stored: 0, rejected: 0 },
+    executionArn: execution?.executionArn ?? null,
+    executionStatus: execution?.status ?? null,
+    durationMs: execution?.stopDate ? execution.stopDate.getTime() - execution.startDate.getTime() : null,
+    ...(metadata.reason === undefined ? {} : { reason: metadata.reason }),
+    rejectsKey: metadata.rejectsKey ?? null,
+    rejectSample: metadata.rejectSample ?? [],
+    destinationKey: metadata.destinationKey ?? null,
+    topUsers: output.aggregate?.topUsers ?? [],
+    maxStatePayloadBytes: execution?.maxPayloadBytes ?? null,
+    retries: execution?.retries ?? 0,
+  };
+};
+
+/** The user ids a stored file contributed to, from its aggregates object. */
+export const usersOf = async (pipeline: OfflinePipeline, execution: ExecutionRecord): Promise<string[]> => {
+  const output = execution.output ? (JSON.parse(execution.output) as ExecutionOutput) : {};
+  const key = output.aggregate?.aggregatesKey;
+  if (!key) return [];
+  const object = await pipeline.clients.s3.send(new GetObjectCommand({ Bucket: pipeline.bucket, Key: key }));
+  const file = AggregatesFileSchema.parse(JSON.parse((await object.Body?.transformToString()) ?? '{}'));
+  return [...new Set(file.groups.map(([userId]) => userId))];
+};
+
+export interface UserTotals {
+  event_count: number;
+  total_value: number;
+}
+
+/** Running totals per user, read back through the analytics API as a client would. */
+export const userTotals = async (apiUrl: string, userIds: string[]): Promise<Record<string, UserTotals>> => {
+  const entries: [string, UserTotals][] = [];
+  for (const userId of [...userIds].sort()) {
+    const response = await fetch(`${apiUrl}/users/${encodeURIComponent(userId)}/aggregates`);
+    if (!response.ok) throw new Error(`GET /users/${userId}/aggregates answered ${response.status}`);
+    const body = (await response.json()) as { totals?: Partial<UserTotals> | null };
+    entries.push([
+      userId,
+      { event_count: body.totals?.event_count ?? 0, total_value: body.totals?.total_value ?? 0 },
+    ]);
+  }
+  return Object.fromEntries(entries);
+};
+
+const number = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
+
+export const formatReport = (report: FileReport, bucket: string): string => {
+  const lines = [
+    `${report.key}  ${report.status}  ${number(report.rows.total)} rows: ${number(report.rows.stored)} stored, ` +
+      `${number(report.rows.rejected)} rejected  (${report.durationMs === null ? '?' : (report.durationMs / 1000).toFixed(1)} s)`,
+  ];
+  if (report.reason) lines.push(`  reason: ${report.reason}`);
+  for (const sample of report.rejectSample) lines.push(`  rejected row ${sample.row}: ${sample.reason}`);
+  if (report.rejectsKey) lines.push(`  rejects file: s3://${bucket}/${report.rejectsKey}`);
+  if (report.destinationKey) lines.push(`  original now at: s3://${bucket}/${report.destinationKey}`);
+  if (report.topUsers.length > 0) {
+    const top = report.topUsers
+      .map((u) => `${u.userId} ${u.eventCount} (${number(u.totalValue)})`)
+      .join(', ');
+    lines.push(`  top users: ${top}`);
+  }
+  if (report.maxStatePayloadBytes !== null) {
+    lines.push(
+      `  largest state payload: ${number(report.maxStatePayloadBytes)} bytes; retries: ${report.retries}`,
+    );
+  }
+  return lines.join('\n');
+};

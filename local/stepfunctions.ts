@@ -1,0 +1,305 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
+import { type RunOptions, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { LambdaRuntime } from './lambda/runtime.ts';
+
+// Step Functions, offline: the real definition from statemachine/ with its DefinitionSubstitutions, run by
+// aws-local-stepfunctions; Lambda tasks run in the offline Lambda runtime, sns:publish tasks publish to
+// the emulator. A small server speaks the Step Functions JSON API (StartExecution, DescribeExecution,
+// ListExecutions) so the StartWorkflow function's SFN client works against it unchanged.
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+
+export interface ExecutionRecord {
+  executionArn: string;
+  name: string;
+  input: string;
+  status: ExecutionStatus;
+  startDate: Date;
+  stopDate?: Date;
+  output?: string;
+  error?: string;
+  cause?: string;
+  /** The largest state input or output seen, in bytes: the 256 KB Step Functions limit applies to these. */
+  maxPayloadBytes: number;
+  currentState?: string;
+  map: { total: number; done: number };
+  retries: number;
+  done: Promise<void>;
+}
+
+export interface ExecutionEvent {
+  execution: ExecutionRecord;
+  kind: 'started' | 'state' | 'map-progress' | 'retry' | 'finished';
+  detail?: string;
+}
+
+export class ExecutionAlreadyExistsError extends Error {
+  override name = 'ExecutionAlreadyExists';
+}
+
+interface TaskState {
+  Type: string;
+  Resource?: string;
+  ItemProcessor?: { States: Record<string, TaskState> };
+  Iterator?: { States: Record<string, TaskState> };
+  Branches?: { States: Record<string, TaskState> }[];
+}
+
+type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
+type LocalHandler = LocalHandlers[string];
+
+const walkStates = (
+  states: Record<string, TaskState>,
+  visit: (name: string, state: TaskState) => void,
+): void => {
+  for (const [name, state] of Object.entries(states)) {
+    visit(name, state);
+    const nested = state.ItemProcessor ?? state.Iterator;
+    if (nested) walkStates(nested.States, visit);
+    for (const branch of state.Branches ?? []) walkStates(branch.States, visit);
+  }
+};
+
+export interface LocalStepFunctionsOptions {
+  stateMachineArn: string;
+  definitionPath: string;
+  substitutions: Record<string, string>;
+  runtime: LambdaRuntime;
+  /** Lambda ARN → function logical id. */
+  functionsByArn: Map<string, string>;
+  sns: SNSClient;
+  onEvent?: (event: ExecutionEvent) => void;
+}
+
+const bytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value ?? null));
+
+export class LocalStepFunctions {
+  readonly stateMachineArn: string;
+  private readonly machine: StateMachine;
+  private readonly handlers: LocalHandlers = {};
+  private readonly executions = new Map<string, ExecutionRecord>();
+  private readonly aborts = new Map<string, () => void>();
+  private readonly options: LocalStepFunctionsOptions;
+  private server?: Server;
+
+  constructor(options: LocalStepFunctionsOptions) {
+    this.options = options;
+    this.stateMachineArn = options.stateMachineArn;
+    let text = readFileSync(options.definitionPath, 'utf8');
+    text = text.replace(/\$\{(\w+)\}/g, (match, key: string) => {
+      const value = options.substitutions[key];
+      if (value === undefined) throw new Error(`${options.definitionPath}: no substitution for ${match}`);
+      return value;
+    });
+    const definition = JSON.parse(text) as StateMachineDefinition;
+    this.machine = new StateMachine(definition);
+
+    // aws-local-stepfunctions keys local handlers by state name: bind each Task to what its Resource names.
+    walkStates(definition.States as unknown as Record<string, TaskState>, (name, state) => {
+      if (state.Type !== 'Task' || state.Resource === undefined) return;
+      const resource = state.Resource;
+      const functionId = options.functionsByArn.get(resource);
+      let handler: (input: unknown) => Promise<unknown>;
+      if (functionId !== undefined) {
+        handler = (input) => options.runtime.invoke(functionId, input);
+      } else if (resource === 'arn:aws:states:::sns:publish') {
+        handler = (input) => this.publish(input as PublishCommandInput);
+      } else {
+        throw new Error(`State ${name}: resource ${resource} is not supported offline`);
+      }
+      // The engine hands over and takes back JSON values; the runtime and SNS shim deal in the same.
+      this.handlers[name] = handler as LocalHandler;
+    });
+  }
+
+  private async publish(input: PublishCommandInput): Promise<unknown> {
+    try {
+      const result = await this.options.sns.send(new PublishCommand(input));
+      return { MessageId: result.MessageId };
+    } catch (error) {
+      // Service integrations surface SDK errors as <Service>.<ErrorName>.
+      const wrapped = new Error((error as Error).message);
+      wrapped.name = `SNS.${(error as Error).name}`;
+      throw wrapped;
+    }
+  }
+
+  list(): ExecutionRecord[] {
+    return [...this.executions.values()];
+  }
+
+  byName(name: string): ExecutionRecord | undefined {
+    return this.executions.get(`${this.executionPrefix()}${name}`);
+  }
+
+  describe(executionArn: string): ExecutionRecord | undefined {
+    return this.executions.get(executionArn);
+  }
+
+  private executionPrefix(): string {
+    return `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:`;
+  }
+
+  start(name: string, input: string): ExecutionRecord {
+    const executionArn = `${this.executionPrefix()}${name}`;
+    const existing = this.executions.get(executionArn);
+    if (existing) {
+      // Standard workflows: same name and input while running is idempotent; anything else is a conflict.
+      if (existing.status === 'RUNNING' && existing.input === input) return existing;
+      throw new ExecutionAlreadyExistsError(`Execution Already Exists: '${executionArn}'`);
+    }
+    const parsedInput = JSON.parse(input) as unknown;
+    const startDate = new Date();
+    const record: ExecutionRecord = {
+      executionArn,
+      name,
+      input,
+      status: 'RUNNING',
+      startDate,
+      maxPayloadBytes: bytes(parsedInput),
+      map: { total: 0, done: 0 },
+      retries: 0,
+      done: Promise.resolve(),
+    };
+    this.executions.set(executionArn, record);
+    const emit = (kind: ExecutionEvent['kind'], detail?: string) =>
+      this.options.onEvent?.({ execution: record, kind, ...(detail === undefined ? {} : { detail }) });
+
+    const execution = this.machine.run(parsedInput as never, {
+      overrides: { taskResourceLocalHandlers: this.handlers },
+      context: {
+        Execution: { Id: executionArn, Name: name, StartTime: startDate.toISOString() },
+        StateMachine: { Id: this.stateMachineArn, Name: this.stateMachineArn.split(':').pop() },
+      },
+    });
+    this.aborts.set(executionArn, execution.abort);
+
+    const watch = (async () => {
+      for await (const event of execution.eventLogs) {
+        const e = event as {
+          type: string;
+          state?: { name: string; input?: unknown; output?: unknown };
+          parentState?: { input?: unknown };
+          index?: number;
+        };
+        if (e.state) {
+          record.maxPayloadBytes = Math.max(
+            record.maxPayloadBytes,
+            bytes(e.state.input),
+            bytes(e.state.output),
+          );
+        }
+        if (e.type === 'StateEntered' && e.state && e.index === undefined) {
+          record.currentState = e.state.name;
+          emit('state', e.state.name);
+        } else if (e.type === 'MapIterationStarted') {
+          record.map.total = Math.max(record.map.total, (e.index ?? 0) + 1);
+        } else if (e.type === 'MapIterationSucceeded') {
+          record.map.done += 1;
+          emit('map-progress');
+        } else if (e.type === 'StateRetried') {
+          record.retries += 1;
+          emit('retry', e.state?.name);
+        }
+      }
+    })();
+
+    emit('started');
+    record.done = execution.result
+      .then((output: unknown) => {
+        record.status = 'SUCCEEDED';
+        record.output = JSON.stringify(output);
+        record.maxPayloadBytes = Math.max(record.maxPayloadBytes, bytes(output));
+      })
+      .catch((error: unknown) => {
+        const failure = error as {
+          name?: string;
+          message?: string;
+          cause?: { name?: string; message?: string };
+        };
+        record.status = failure.name === 'ExecutionAbortedError' ? 'ABORTED' : 'FAILED';
+        // ExecutionError wraps the state's error; report the error name Step Functions would.
+        record.error = failure.cause?.name ?? failure.name ?? 'Error';
+        record.cause = failure.cause?.message ?? failure.message ?? '';
+      })
+      .then(() => watch.catch(() => undefined))
+      .finally(() => {
+        record.stopDate = new Date();
+        this.aborts.delete(executionArn);
+        emit('finished');
+      });
+    return record;
+  }
+
+  /** Serves the Step Functions JSON 1.0 API on loopback for the functions' SFN clients. */
+  async listen(port = 0): Promise<string> {
+    this.server = createServer((request, response) => {
+      void this.handle(request).then(({ status, body }) => {
+        response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+        response.end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));
+    const address = this.server.address();
+    return `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : port}`;
+  }
+
+  private async handle(request: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const operation = String(request.headers['x-amz-target'] ?? '')
+      .split('.')
+      .pop();
+    const input = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, string>;
+    const seconds = (date: Date | undefined) => (date === undefined ? undefined : date.getTime() / 1000);
+    const view = (record: ExecutionRecord) => ({
+      executionArn: record.executionArn,
+      stateMachineArn: this.stateMachineArn,
+      name: record.name,
+      status: record.status,
+      startDate: seconds(record.startDate),
+      stopDate: seconds(record.stopDate),
+      input: record.input,
+      output: record.output,
+      error: record.error,
+      cause: record.cause,
+    });
+    try {
+      if (operation === 'StartExecution') {
+        if (input.stateMachineArn !== this.stateMachineArn) {
+          return {
+            status: 400,
+            body: { __type: 'StateMachineDoesNotExist', message: input.stateMachineArn },
+          };
+        }
+        const record = this.start(input.name ?? crypto.randomUUID(), input.input ?? '{}');
+        return {
+          status: 200,
+          body: { executionArn: record.executionArn, startDate: seconds(record.startDate) },
+        };
+      }
+      if (operation === 'DescribeExecution') {
+        const record = this.describe(input.executionArn ?? '');
+        if (!record)
+          return { status: 400, body: { __type: 'ExecutionDoesNotExist', message: input.executionArn } };
+        return { status: 200, body: view(record) };
+      }
+      if (operation === 'ListExecutions') {
+        return { status: 200, body: { executions: this.list().map(view) } };
+      }
+      return {
+        status: 400,
+        body: { __type: 'UnknownOperationException', message: `${operation} is not offline` },
+      };
+    } catch (error) {
+      return { status: 400, body: { __type: (error as Error).name, message: (error as Error).message } };
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const abort of this.aborts.values()) abort();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
