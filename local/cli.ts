@@ -118,7 +118,9 @@ const runFiles = async (files: string[]): Promise<number> => {
       if (shown.length > 0) {
         process.stdout.write(`\nrunning totals (GET ${pipeline.apiUrl}/users/{id}/aggregates):\n`);
         for (const [userId, total] of shown) {
-          process.stdout.write(`  ${userId}: ${total.event_count} events, value ${total.total_value}\n`);
+          process.stdout.write(
+            `  ${userId}: ${total.event_count} events, value ${total.total_value.toLocaleString('en-US', { maximumFractionDigits: 2 })}\n`,
+          );
         }
         if (Object.keys(totals).length > shown.length) {
           process.stdout.write(`  … and ${Object.keys(totals).length - shown.length} more users\n`);
