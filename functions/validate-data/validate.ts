@@ -1,7 +1,7 @@
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
+import { type CsvError, parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import type { Validation } from '#shared/model.ts';
-import { readCsvRecords } from './records.ts';
 import { type Columns, checkHeader, checkRow } from './rows.ts';
 
 export interface ValidateOptions {
@@ -34,10 +34,57 @@ interface Reject {
   raw: string;
 }
 
+/** What the parser yields, in file order: a record with its raw text, or a record it skipped (see on_skip). */
+type Parsed = { record: string[]; raw: string } | { skipped: CsvError | undefined; raw: string };
+
 const SAMPLE_SIZE = 5;
 const MAX_RECORD_CHARS = 1024 * 1024;
 const MAX_STAGING_IN_FLIGHT = 4;
+const LINE_BREAK = /\r\n|\r|\n/;
 export const REJECTS_HEADER = 'row,line,reason,raw\n';
+
+const csvRecords = () => {
+  const parser = parse({
+    bom: true,
+    record_delimiter: ['\r\n', '\n', '\r'],
+    skip_empty_lines: true,
+    // A wrong field count becomes a per-row reject in rows.ts.
+    relax_column_count: true,
+    // x"y and "a"b are data. Strict mode would skip "a"b but stay inside its quote, swallowing the rows after it.
+    relax_quotes: true,
+    // What is left to skip: a quote still open at the end of the input, and a record over max_record_size.
+    skip_records_with_error: true,
+    max_record_size: MAX_RECORD_CHARS,
+    raw: true,
+    // on_skip runs synchronously inside the parse, so pushing here keeps skipped records in file order.
+    on_skip: (skipped, raw) => {
+      parser.push({ skipped, raw: raw ?? '' } satisfies Parsed);
+      return undefined;
+    },
+  });
+  return parser;
+};
+
+const lineBreaksIn = (text: string): number =>
+  text.includes('\n') || text.includes('\r') ? text.split(LINE_BREAK).length - 1 : 0;
+
+/**
+ * Numbers records by the physical line they start on, from csv-parse's raw text. A record's raw text starts with
+ * the blank lines skipped before it and ends with its line break, each kept as one character (the \r of \r\n);
+ * line breaks inside quotes are kept whole.
+ */
+const lineCounter = () => {
+  let next = 1;
+  return (raw: string): { line: number; text: string } => {
+    let blank = 0;
+    while (raw[blank] === '\n' || raw[blank] === '\r') blank += 1;
+    const line = next + blank;
+    const ended = raw.length > blank && (raw.endsWith('\n') || raw.endsWith('\r'));
+    const text = raw.slice(blank, ended ? -1 : undefined);
+    next = line + lineBreaksIn(text) + (ended ? 1 : 0);
+    return { line, text };
+  };
+};
 
 export const validateCsv = async (
   source: Readable,
@@ -48,6 +95,7 @@ export const validateCsv = async (
   let headerSeen = false;
   let headerReason: string | undefined;
   let tooLarge = false;
+  let recordTooLarge: number | undefined;
   let rowNumber = 0;
   let validRows = 0;
   let rejectedRows = 0;
@@ -92,38 +140,70 @@ export const validateCsv = async (
     await rejects.write(stringify([[entry.row, entry.line, entry.reason, entry.raw]]));
   };
 
+  /**
+   * A record the parser skipped has no fields to check. Its text may run over many lines (a quote left open
+   * swallows the rest of the file), so each non-blank line is rejected as the row it would have been.
+   */
+  const rejectLines = async (text: string, first: number, reason: string): Promise<void> => {
+    const lines = text.split(LINE_BREAK);
+    for (const [offset, raw] of lines.entries()) {
+      if (raw === '') continue;
+      rowNumber += 1;
+      await reject({ row: rowNumber, line: first + offset, reason, raw });
+    }
+  };
+
   const consume = async (): Promise<void> => {
-    for await (const batch of readCsvRecords(source, { maxRecordChars: MAX_RECORD_CHARS })) {
-      for (const record of batch) {
+    const startOf = lineCounter();
+    // pipeline, unlike pipe, fails the parser (and so this loop) at once when the S3 stream fails.
+    const parsed: AsyncIterable<Parsed> = pipeline(source, csvRecords(), () => undefined);
+    for await (const item of parsed) {
+      const { line, text } = startOf(item.raw);
+      if ('skipped' in item) {
+        const code = item.skipped?.code;
+        const problem =
+          code === 'CSV_QUOTE_NOT_CLOSED'
+            ? `a quote opened in the record on line ${line} is never closed`
+            : code === 'CSV_MAX_RECORD_SIZE'
+              ? `the record starting on line ${line} is longer than ${MAX_RECORD_CHARS} characters`
+              : (item.skipped?.message ?? 'unreadable record');
         if (columns === undefined) {
           headerSeen = true;
-          const header = record.ok
-            ? checkHeader(record.fields)
-            : { ok: false as const, reason: `InvalidHeader: malformed header line: ${record.reason}` };
-          if (!header.ok) {
-            headerReason = header.reason;
-            return;
-          }
-          columns = header.columns;
-          continue;
+          headerReason = `InvalidHeader: malformed header line: ${problem}`;
+          return;
         }
-        rowNumber += 1;
-        const check = record.ok
-          ? checkRow(record.fields, rowNumber, columns, options.defaultTimestamp)
-          : { ok: false as const, reason: `malformed CSV: ${record.reason}` };
-        if (!check.ok) {
-          await reject({ row: rowNumber, line: record.line, reason: check.reason, raw: record.raw });
-          continue;
+        await rejectLines(text, line, `malformed CSV: ${problem}`);
+        // csv-parse cannot resume after an over-long record (it re-reads stale input), so reading stops here.
+        if (code === 'CSV_MAX_RECORD_SIZE') {
+          recordTooLarge = line;
+          return;
         }
-        validRows += 1;
-        buffer.push(JSON.stringify(check.row));
-        if (buffer.length >= options.chunkRows) {
-          if (chunkCount >= options.maxChunks) {
-            tooLarge = true;
-            return;
-          }
-          await stage();
+        continue;
+      }
+      if (columns === undefined) {
+        headerSeen = true;
+        const header = checkHeader(item.record);
+        if (!header.ok) {
+          headerReason = header.reason;
+          return;
         }
+        columns = header.columns;
+        continue;
+      }
+      rowNumber += 1;
+      const check = checkRow(item.record, rowNumber, columns, options.defaultTimestamp);
+      if (!check.ok) {
+        await reject({ row: rowNumber, line, reason: check.reason, raw: text });
+        continue;
+      }
+      validRows += 1;
+      buffer.push(JSON.stringify(check.row));
+      if (buffer.length >= options.chunkRows) {
+        if (chunkCount >= options.maxChunks) {
+          tooLarge = true;
+          return;
+        }
+        await stage();
       }
     }
     if (buffer.length > 0) {
@@ -168,6 +248,12 @@ export const validateCsv = async (
 
   if (!headerSeen) return result(false, 'EmptyFile: the file has no header row');
   if (headerReason !== undefined) return result(false, headerReason);
+  if (recordTooLarge !== undefined) {
+    return result(
+      false,
+      `RecordTooLarge: the record starting on line ${recordTooLarge} is longer than ${MAX_RECORD_CHARS} characters (a quote that is never closed?); the rest of the file was not read`,
+    );
+  }
   if (tooLarge) {
     const limit = options.chunkRows * options.maxChunks;
     return result(false, `FileTooLarge: more than ${limit} valid rows; split the file`);

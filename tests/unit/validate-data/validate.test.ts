@@ -51,14 +51,25 @@ const memorySinks = () => {
   return { sinks, chunks, rejects, stagedRows, rejectRows };
 };
 
-const streamOf = (text: string | Buffer) =>
-  Readable.from([typeof text === 'string' ? Buffer.from(text) : text]);
+/** A byte stream like an S3 body; an array is delivered as separate chunks, split wherever the test says. */
+const streamOf = (content: string | Buffer | (string | Buffer)[]) =>
+  Readable.from((Array.isArray(content) ? content : [content]).map((part) => Buffer.from(part)));
 
-const validate = async (text: string | Buffer, overrides: Partial<ValidateOptions> = {}) => {
+const validate = async (
+  content: string | Buffer | (string | Buffer)[],
+  overrides: Partial<ValidateOptions> = {},
+) => {
   const memory = memorySinks();
-  const validation = await validateCsv(streamOf(text), options(overrides), memory.sinks);
+  const validation = await validateCsv(streamOf(content), options(overrides), memory.sinks);
   return { validation, ...memory };
 };
+
+const rowsOf = (count: number, from = 1) =>
+  Array.from({ length: count }, (_, i) => `u${from + i},a,${from + i},\n`).join('');
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/** csv-parse's max_record_size as validate.ts sets it. */
+const MAX_RECORD_CHARS = 1_048_576;
 
 describe('validateCsv', () => {
   describe('reading CSV', () => {
@@ -83,6 +94,15 @@ describe('validateCsv', () => {
       ]);
     });
 
+    it('keeps a blank line inside quotes as part of the value', async () => {
+      const { stagedRows } = await validate(`${HEADER}\nu1,"a\n\nb",1,\nu2,c,2,\n`);
+
+      expect(stagedRows().map(({ r, t }) => [r, t])).toEqual([
+        [1, 'a\n\nb'],
+        [2, 'c'],
+      ]);
+    });
+
     it('reads a CRLF file like an LF file', async () => {
       const lf = await validate(`${HEADER}\nu1,a,1,\nu2,b,2,\n`);
       const crlf = await validate(`${HEADER}\r\nu1,a,1,\r\nu2,b,2,\r\n`);
@@ -98,11 +118,41 @@ describe('validateCsv', () => {
       expect(stagedRows().map((row) => row.u)).toEqual(['u1', 'u2', 'u3']);
     });
 
+    it('keeps a \\r\\n inside quotes as part of the value', async () => {
+      const { stagedRows } = await validate(`${HEADER}\r\nu1,"x\r\ny",1,\r\n`);
+
+      expect(stagedRows().map((row) => row.t)).toEqual(['x\r\ny']);
+    });
+
     it('reads a header that starts with a UTF-8 byte order mark', async () => {
-      const bom = Buffer.from([0xef, 0xbb, 0xbf]);
-      const { validation } = await validate(Buffer.concat([bom, Buffer.from(`${HEADER}\nu1,a,1,\n`)]));
+      const { validation } = await validate(Buffer.concat([BOM, Buffer.from(`${HEADER}\nu1,a,1,\n`)]));
 
       expect(validation).toMatchObject({ valid: true, validRows: 1 });
+    });
+
+    it('reads a byte order mark split across chunks', async () => {
+      const { validation } = await validate([BOM.subarray(0, 1), BOM.subarray(1), `${HEADER}\nu1,a,1,\n`]);
+
+      expect(validation).toMatchObject({ valid: true, validRows: 1 });
+    });
+
+    it('decodes a multi-byte UTF-8 character split across chunks', async () => {
+      const bytes = Buffer.from(`${HEADER}\nu1,été,1,\n`);
+      const cut = bytes.indexOf(Buffer.from('é')) + 1;
+
+      const { stagedRows } = await validate([bytes.subarray(0, cut), bytes.subarray(cut)]);
+
+      expect(stagedRows().map((row) => row.t)).toEqual(['été']);
+    });
+
+    it('reads a \\r\\n split across chunks as one line break', async () => {
+      const { stagedRows, rejectRows } = await validate(
+        [`${HEADER}\r`, '\nu1,"x\r', '\ny",1,\r', '\nu2,,2,\r\n'],
+        { maxRejectRatio: 1 },
+      );
+
+      expect(stagedRows().map((row) => row.t)).toEqual(['x\r\ny']);
+      expect(rejectRows().map((row) => row.line)).toEqual(['4']);
     });
 
     it('skips blank lines without counting them as rows', async () => {
@@ -110,6 +160,62 @@ describe('validateCsv', () => {
 
       expect(validation).toMatchObject({ totalRows: 2, validRows: 2 });
       expect(stagedRows().map((row) => row.r)).toEqual([1, 2]);
+    });
+
+    it('reads a last row that has no line break', async () => {
+      const { stagedRows } = await validate(`${HEADER}\nu1,a,1,\nu2,b,2,`);
+
+      expect(stagedRows().map((row) => row.u)).toEqual(['u1', 'u2']);
+    });
+
+    it('keeps a quote inside an unquoted field as data and reads the rows after it', async () => {
+      const { validation, stagedRows } = await validate(`${HEADER}\nu1,x"y,1,\nu2,b,2,\n`);
+
+      expect(validation).toMatchObject({ valid: true, validRows: 2 });
+      expect(stagedRows().map(({ r, t }) => [r, t])).toEqual([
+        [1, 'x"y'],
+        [2, 'b'],
+      ]);
+    });
+
+    it('keeps text after a closing quote as data, quotes included, and reads the rows after it', async () => {
+      const { stagedRows } = await validate(`${HEADER}\nu1,"b"x,1,\nu2,c,2,\n`);
+
+      expect(stagedRows().map(({ r, t }) => [r, t])).toEqual([
+        [1, '"b"x'],
+        [2, 'c'],
+      ]);
+    });
+  });
+
+  describe('row and line numbers', () => {
+    it('numbers rows in file order and lines by where each record starts', async () => {
+      // line 1 header, 2 blank, 3-4 u1, 5 u2, 6-8 blank (\n, \r\n, \n), 9-11 u3, 12 u4
+      const csv = `${HEADER}\r\n\r\nu1,"multi\r\nline",1,\r\nu2,,2,\n\n\r\n\nu3,"a\nb\rc",3,\ru4,,4,\r\n`;
+
+      const { stagedRows, rejectRows } = await validate(csv, { maxRejectRatio: 1 });
+
+      expect(stagedRows().map((row) => [row.r, row.u])).toEqual([
+        [1, 'u1'],
+        [3, 'u3'],
+      ]);
+      expect(rejectRows().map(({ row, line }) => [row, line])).toEqual([
+        ['2', '5'],
+        ['4', '12'],
+      ]);
+    });
+
+    it('numbers the rows of a quote that is never closed after the rows before it', async () => {
+      const csv = `${HEADER}\nu1,a,1,\nu2,,2,\n\nu3,"open,3,\nu4,d,4,\n`;
+
+      const { validation, rejectRows } = await validate(csv, { maxRejectRatio: 1 });
+
+      expect(validation).toMatchObject({ totalRows: 4, validRows: 1, rejectedRows: 3 });
+      expect(rejectRows().map(({ row, line }) => [row, line])).toEqual([
+        ['2', '3'],
+        ['3', '5'],
+        ['4', '6'],
+      ]);
     });
   });
 
@@ -124,25 +230,32 @@ describe('validateCsv', () => {
       ]);
     });
 
-    it('rejects each row with malformed quotes on its own and keeps the rows after it', async () => {
-      const csv = [HEADER, 'u1,a,1,', 'u2,"b"x,2,', 'u3,c,3,', 'u4,d"d,4,', 'u5,"open,5,', 'u6,f,6,'].join(
-        '\n',
-      );
+    it('rejects every line a quote that is never closed swallows, each with its line and text', async () => {
+      const csv = `${HEADER}\nu1,a,1,\nu2,"open,2,\nu3,c,3,\n\nu4,d,4,\n`;
 
-      const { validation, stagedRows } = await validate(`${csv}\n`, { maxRejectRatio: 1 });
+      const { validation, stagedRows, rejectRows } = await validate(csv, { maxRejectRatio: 1 });
 
-      expect(validation).toMatchObject({ totalRows: 6, validRows: 3, rejectedRows: 3 });
-      expect(validation.rejectSample.map((entry) => entry.row)).toEqual([2, 4, 5]);
-      expect(validation.rejectSample.every((entry) => entry.reason.startsWith('malformed CSV: '))).toBe(true);
-      expect(stagedRows().map((row) => [row.r, row.u])).toEqual([
-        [1, 'u1'],
-        [3, 'u3'],
-        [6, 'u6'],
+      expect(validation).toMatchObject({ totalRows: 4, validRows: 1, rejectedRows: 3 });
+      expect(stagedRows().map((row) => row.u)).toEqual(['u1']);
+      const reason = 'malformed CSV: a quote opened in the record on line 3 is never closed';
+      expect(rejectRows()).toEqual([
+        { row: '2', line: '3', reason, raw: 'u2,"open,2,' },
+        { row: '3', line: '4', reason, raw: 'u3,c,3,' },
+        { row: '4', line: '6', reason, raw: 'u4,d,4,' },
       ]);
     });
 
+    it('rejects the whole file when a quote that is never closed swallows more than the reject limit', async () => {
+      const csv = `${HEADER}\n${rowsOf(20)}u21,"open,21,\n${rowsOf(5, 22)}`;
+
+      const { validation } = await validate(csv, { maxRejectRatio: 0.1 });
+
+      expect(validation).toMatchObject({ valid: false, totalRows: 26, validRows: 20, rejectedRows: 6 });
+      expect(validation.reason).toBe('TooManyRejectedRows: 6 of 26 rows (23.1%) rejected; limit 10.0%');
+    });
+
     it('writes a rejects CSV with row, line, reason and the raw record of every rejected row', async () => {
-      const csv = `${HEADER}\nu1,a,1,\n\nu2,b,abc,\n"u3","multi\nline",1,bad-date\nu4,"x"y,1,\n`;
+      const csv = `${HEADER}\r\nu1,a,1,\r\n\r\nu2,b,abc,\r\n"u3","multi\r\nline",1,bad-date\r\nu4,"x,1,\r\n`;
 
       const { rejects, rejectRows } = await validate(csv, { maxRejectRatio: 1 });
 
@@ -153,13 +266,13 @@ describe('validateCsv', () => {
           row: '3',
           line: '5',
           reason: 'timestamp is neither ISO 8601 nor epoch: "bad-date"',
-          raw: '"u3","multi\nline",1,bad-date',
+          raw: '"u3","multi\r\nline",1,bad-date',
         },
         {
           row: '4',
           line: '7',
-          reason: 'malformed CSV: unexpected character after the closing quote of field 2',
-          raw: 'u4,"x"y,1,',
+          reason: 'malformed CSV: a quote opened in the record on line 7 is never closed',
+          raw: 'u4,"x,1,',
         },
       ]);
     });
@@ -188,11 +301,44 @@ describe('validateCsv', () => {
     });
   });
 
+  describe('over-long records', () => {
+    it('fails the file at a record longer than the limit, rejecting the lines read, and reads no further', async () => {
+      const filler = `${'x'.repeat(99)}\n`.repeat(Math.ceil(MAX_RECORD_CHARS / 100) + 10);
+      const csv = `${HEADER}\nu1,a,1,\nu2,"open,${filler}"\nu3,c,3,\n`;
+
+      const { validation, chunks, rejectRows } = await validate(csv, { maxRejectRatio: 1 });
+
+      expect(validation.reason).toBe(
+        `RecordTooLarge: the record starting on line 3 is longer than ${MAX_RECORD_CHARS} characters (a quote that is never closed?); the rest of the file was not read`,
+      );
+      expect(validation).toMatchObject({ valid: false, validRows: 1, chunkCount: 0 });
+      expect(validation.totalRows).toBe(validation.validRows + validation.rejectedRows);
+      const rejected = rejectRows();
+      expect(rejected).toHaveLength(validation.rejectedRows);
+      expect(rejected[0]).toEqual({
+        row: '2',
+        line: '3',
+        reason: `malformed CSV: the record starting on line 3 is longer than ${MAX_RECORD_CHARS} characters`,
+        raw: `u2,"open,${'x'.repeat(99)}`,
+      });
+      expect(rejected.map((row) => Number(row.line))).toEqual(rejected.map((_, i) => 3 + i));
+      expect(rejected.some((row) => row.raw?.startsWith('u3'))).toBe(false);
+      expect(chunks.size).toBe(0);
+    });
+
+    it('fails the file at a single line longer than the limit', async () => {
+      const csv = `${HEADER}\nu1,a,1,\nu2,${'x'.repeat(MAX_RECORD_CHARS + 10)},2,\nu3,c,3,\n`;
+
+      const { validation } = await validate(csv, { maxRejectRatio: 1 });
+
+      expect(validation.reason).toMatch(/^RecordTooLarge: the record starting on line 3 /);
+      expect(validation).toMatchObject({ valid: false, totalRows: 2, validRows: 1, rejectedRows: 1 });
+    });
+  });
+
   describe('chunking', () => {
     it('stages a chunk every chunkRows valid rows and the remainder last', async () => {
-      const rows = Array.from({ length: 5 }, (_, i) => `u${i},a,${i},`).join('\n');
-
-      const { validation, chunks } = await validate(`${HEADER}\n${rows}\n`, { chunkRows: 2 });
+      const { validation, chunks } = await validate(`${HEADER}\n${rowsOf(5)}`, { chunkRows: 2 });
 
       expect(validation.chunkCount).toBe(3);
       expect([...chunks.keys()].sort()).toEqual([0, 1, 2]);
@@ -210,27 +356,24 @@ describe('validateCsv', () => {
     });
 
     it('fails the file with FileTooLarge when full chunks exceed maxChunks', async () => {
-      const rows = Array.from({ length: 7 }, (_, i) => `u${i},a,${i},`).join('\n');
-
-      const { validation } = await validate(`${HEADER}\n${rows}\n`, { chunkRows: 2, maxChunks: 3 });
+      const { validation } = await validate(`${HEADER}\n${rowsOf(7)}`, { chunkRows: 2, maxChunks: 3 });
 
       expect(validation).toMatchObject({ valid: false, chunkCount: 0 });
       expect(validation.reason).toBe('FileTooLarge: more than 6 valid rows; split the file');
     });
 
     it('fails the file with FileTooLarge when only the last, partial chunk exceeds maxChunks', async () => {
-      const rows = Array.from({ length: 7 }, (_, i) => `u${i},a,${i},`).join('\n');
-
-      const { validation, chunks } = await validate(`${HEADER}\n${rows}\n`, { chunkRows: 3, maxChunks: 2 });
+      const { validation, chunks } = await validate(`${HEADER}\n${rowsOf(7)}`, {
+        chunkRows: 3,
+        maxChunks: 2,
+      });
 
       expect(validation.reason).toMatch(/^FileTooLarge: /);
       expect(chunks.size).toBeLessThanOrEqual(2);
     });
 
     it('accepts a file that fills exactly maxChunks chunks', async () => {
-      const rows = Array.from({ length: 6 }, (_, i) => `u${i},a,${i},`).join('\n');
-
-      const { validation } = await validate(`${HEADER}\n${rows}\n`, { chunkRows: 2, maxChunks: 3 });
+      const { validation } = await validate(`${HEADER}\n${rowsOf(6)}`, { chunkRows: 2, maxChunks: 3 });
 
       expect(validation).toMatchObject({ valid: true, chunkCount: 3 });
     });
@@ -267,13 +410,27 @@ describe('validateCsv', () => {
       expect(chunks.size).toBe(0);
     });
 
-    it('rejects a header line that is not valid CSV, without reading further', async () => {
-      const { validation, rejects } = await validate('user_id,"event_type"x\nu1,"a\n');
+    it('stops reading at a bad header', async () => {
+      const endless = Readable.from(
+        (function* () {
+          yield Buffer.from('user,type\n');
+          for (;;) yield Buffer.from('u1,a\n');
+        })(),
+      );
+
+      const validation = await validateCsv(endless, options(), memorySinks().sinks);
+
+      expect(validation.reason).toMatch(/^InvalidHeader: /);
+      expect(endless.destroyed).toBe(true);
+    });
+
+    it('rejects a header line with a quote that is never closed, rejecting no rows', async () => {
+      const { validation, rejects } = await validate('user_id,"event_type\nu1,a\n');
 
       expect(validation.reason).toBe(
-        'InvalidHeader: malformed header line: unexpected character after the closing quote of field 2',
+        'InvalidHeader: malformed header line: a quote opened in the record on line 1 is never closed',
       );
-      expect(validation.totalRows).toBe(0);
+      expect(validation).toMatchObject({ totalRows: 0, rejectedRows: 0 });
       expect(rejects.opened).toBe(0);
     });
 
@@ -309,11 +466,24 @@ describe('validateCsv', () => {
           if (index === 0) throw Object.assign(new Error('slow down'), { name: 'SlowDown' });
         },
       };
-      const rows = Array.from({ length: 3 }, (_, i) => `u${i},a,${i},`).join('\n');
 
-      const validation = validateCsv(streamOf(`${HEADER}\n${rows}\n`), options({ chunkRows: 1 }), sinks);
+      const validation = validateCsv(streamOf(`${HEADER}\n${rowsOf(3)}`), options({ chunkRows: 1 }), sinks);
 
       await expect(validation).rejects.toMatchObject({ name: 'SlowDown' });
+    });
+
+    it('fails when the last chunk upload fails', async () => {
+      const memory = memorySinks();
+      const sinks: ValidateSinks = {
+        ...memory.sinks,
+        stageChunk: async () => {
+          throw Object.assign(new Error('access denied'), { name: 'AccessDenied' });
+        },
+      };
+
+      const validation = validateCsv(streamOf(`${HEADER}\n${rowsOf(3)}`), options(), sinks);
+
+      await expect(validation).rejects.toMatchObject({ name: 'AccessDenied' });
     });
 
     it('fails when the source stream fails part way instead of waiting for more data', async () => {
@@ -329,10 +499,18 @@ describe('validateCsv', () => {
     it('closes the rejects file when reading fails', async () => {
       const memory = memorySinks();
       const source = new Readable({ read() {} });
-      source.push(`${HEADER}\nu1,,1,\n`);
-      setImmediate(() => source.destroy(new Error('socket hang up')));
+      // The parser holds the last line back until it sees what follows its line break, hence u2.
+      source.push(`${HEADER}\nu1,,1,\nu2,b,2,\n`);
+      const sinks: ValidateSinks = {
+        ...memory.sinks,
+        openRejects: () => {
+          // The stream breaks once a rejected row has been written.
+          setImmediate(() => source.destroy(new Error('socket hang up')));
+          return memory.sinks.openRejects();
+        },
+      };
 
-      await expect(validateCsv(source, options(), memory.sinks)).rejects.toThrow('socket hang up');
+      await expect(validateCsv(source, options(), sinks)).rejects.toThrow('socket hang up');
       expect(memory.rejects).toMatchObject({ opened: 1, closed: 1 });
     });
   });
