@@ -1,0 +1,157 @@
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SetQueueAttributesCommand,
+} from '@aws-sdk/client-sqs';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type OfflineOptions, OfflinePipeline } from '../../local/pipeline.ts';
+
+export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The whole offline pipeline, quiet, on its own emulator; stop it in afterAll. */
+export const startPipeline = (options: Partial<OfflineOptions> = {}): Promise<OfflinePipeline> =>
+  OfflinePipeline.start({ root: projectRoot, stackName: 'it', concurrency: 4, ...options });
+
+/** A CSV with a header and the given rows, each a record of column → value. */
+export const csv = (header: string[], rows: (string | number)[][]): string =>
+  `${[header.join(','), ...rows.map((row) => row.join(','))].join('\n')}\n`;
+
+/** n rows for one user, values 1..n, one per minute from a fixed instant. */
+export const userRows = (userId: string, n: number, eventType = 'click'): (string | number)[][] =>
+  Array.from({ length: n }, (_, i) => [
+    userId,
+    eventType,
+    i + 1,
+    new Date(Date.UTC(2026, 10, 1, 0, i)).toISOString(),
+  ]);
+
+export const HEADER = ['user_id', 'event_type', 'value', 'timestamp'];
+
+export const uploadAndWait = async (
+  pipeline: OfflinePipeline,
+  key: string,
+  body: string,
+  timeoutMs = 120_000,
+) => {
+  const upload = await pipeline.upload(key, { key, body });
+  const execution = await pipeline.waitForExecution(upload.executionName, timeoutMs);
+  return { upload, execution };
+};
+
+export const eventItems = async (pipeline: OfflinePipeline, userId: string) => {
+  const items: Record<string, unknown>[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await pipeline.clients.ddb.send(
+      new QueryCommand({
+        TableName: pipeline.table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+        ExpressionAttributeValues: { ':pk': `USER#${userId}`, ':sk': 'EVENT#' },
+        ExclusiveStartKey,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return items;
+};
+
+export const dailyItems = async (pipeline: OfflinePipeline, userId: string) =>
+  (
+    await pipeline.clients.ddb.send(
+      new QueryCommand({
+        TableName: pipeline.table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+        ExpressionAttributeValues: { ':pk': `USER#${userId}`, ':sk': 'DAILY#' },
+      }),
+    )
+  ).Items ?? [];
+
+export const item = async (pipeline: OfflinePipeline, PK: string, SK: string) =>
+  (await pipeline.clients.ddb.send(new GetCommand({ TableName: pipeline.table, Key: { PK, SK } }))).Item;
+
+export const fileMetadata = (pipeline: OfflinePipeline, key: string) =>
+  item(pipeline, `FILE#${key}`, 'METADATA');
+
+export const objectExists = async (pipeline: OfflinePipeline, key: string): Promise<boolean> =>
+  pipeline.clients.s3
+    .send(new HeadObjectCommand({ Bucket: pipeline.bucket, Key: key }))
+    .then(() => true)
+    .catch(() => false);
+
+export const objectText = async (pipeline: OfflinePipeline, key: string): Promise<string> => {
+  const object = await pipeline.clients.s3.send(new GetObjectCommand({ Bucket: pipeline.bucket, Key: key }));
+  const bytes = await object.Body?.transformToByteArray();
+  const buffer = Buffer.from(bytes ?? []);
+  return (key.endsWith('.gz') ? gunzipSync(buffer) : buffer).toString('utf8');
+};
+
+export const listKeys = async (pipeline: OfflinePipeline, prefix: string): Promise<string[]> => {
+  const keys: string[] = [];
+  let ContinuationToken: string | undefined;
+  do {
+    const page = await pipeline.clients.s3.send(
+      new ListObjectsV2Command({ Bucket: pipeline.bucket, Prefix: prefix, ContinuationToken }),
+    );
+    keys.push(...(page.Contents ?? []).map((object) => object.Key ?? ''));
+    ContinuationToken = page.NextContinuationToken;
+  } while (ContinuationToken);
+  return keys;
+};
+
+/** Subscribes a fresh queue to a topic of the template, as an operator's tooling would. */
+export const subscribeQueue = async (pipeline: OfflinePipeline, topicLogicalId: string, name: string) => {
+  const { sqs, sns } = pipeline.clients;
+  const { QueueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: { VisibilityTimeout: '0' } }));
+  await sns.send(
+    new SubscribeCommand({
+      TopicArn: pipeline.provisioned.ref(topicLogicalId),
+      Protocol: 'sqs',
+      Endpoint: Attributes?.QueueArn,
+      Attributes: { RawMessageDelivery: 'true' },
+    }),
+  );
+  return QueueUrl;
+};
+
+/** Receives (and leaves) every message currently in a queue. */
+export const drain = async (pipeline: OfflinePipeline, queueUrl: string): Promise<Message[]> => {
+  const seen = new Map<string, Message>();
+  for (let empty = 0; empty < 2; ) {
+    const { Messages = [] } = await pipeline.clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    const fresh = Messages.filter((message) => !seen.has(String(message.MessageId)));
+    for (const message of fresh) seen.set(String(message.MessageId), message);
+    empty = fresh.length === 0 ? empty + 1 : 0;
+  }
+  return [...seen.values()];
+};
+
+export const queueDepth = async (pipeline: OfflinePipeline, queueLogicalId: string): Promise<number> => {
+  const { Attributes } = await pipeline.clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: pipeline.provisioned.ref(queueLogicalId),
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+};
+
+export const api = async (pipeline: OfflinePipeline, path: string) => {
+  const response = await fetch(`${pipeline.apiUrl}${path}`);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+};
