@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: lint, type check, unit tests, template checks (cfn-lint with the serverless rules,
+# sam validate --lint), sam build, then the integration tests against the offline pipeline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "lint (biome)"
+biome ci .
+step "type check (tsc --noEmit)"
+tsc --noEmit
+step "unit tests"
+vitest run --project unit
+step "cfn-lint with serverless rules"
+cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+step "sam validate --lint"
+sam validate --lint
+step "sam build"
+sam build --cached --parallel
+step "integration tests (offline pipeline on moto)"
+vitest run --project integration
