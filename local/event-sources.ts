@@ -299,7 +299,7 @@ const toJsonAttribute = (value: unknown): unknown => {
   return value;
 };
 
-const toLambdaStreamRecord = (record: StreamRecord, streamArn: string) => {
+export const toLambdaStreamRecord = (record: StreamRecord, streamArn: string) => {
   const { dynamodb } = record;
   const created = dynamodb?.ApproximateCreationDateTime;
   return {

@@ -62,6 +62,20 @@ describe('a clean file', () => {
     expect(rows.map((row) => row.row_number).sort((a, b) => Number(a) - Number(b))).toEqual([
       1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
     ]);
+    // Every record has exactly the Glue table's columns (template.yaml), each with a value of its type.
+    const table = pipeline.template.Resources.ProcessedEventsTable?.Properties?.TableInput as {
+      StorageDescriptor: { Columns: { Name: string; Type: string }[] };
+    };
+    const columns = table.StorageDescriptor.Columns;
+    const fits: Record<string, (value: unknown) => boolean> = {
+      string: (value) => typeof value === 'string',
+      double: (value) => typeof value === 'number',
+      bigint: (value) => Number.isInteger(value),
+    };
+    for (const row of rows) {
+      expect(Object.keys(row).sort()).toEqual(columns.map((column) => column.Name).sort());
+      for (const column of columns) expect(fits[column.Type]?.(row[column.Name]), column.Name).toBe(true);
+    }
   });
 });
 
