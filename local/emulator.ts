@@ -33,6 +33,8 @@ const waitUntilUp = async (url: string, timeoutMs: number, child: ChildProcess):
 
 export interface Emulator {
   endpoint: Endpoint;
+  /** The emulator's process id when this runtime started it. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export const startEmulator = async (projectRoot: string, log: (line: string) => 
   log(`emulator: moto server on ${url} (pid ${child.pid})`);
   return {
     endpoint: { url },
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

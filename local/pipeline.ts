@@ -335,6 +335,10 @@ export class OfflinePipeline {
     }
   }
 
+  emulatorPid(): number | undefined {
+    return this.emulator.pid;
+  }
+
   async stop(): Promise<void> {
     await Promise.allSettled(this.sources.map((source) => source.stop()));
     await this.stepFunctions.stop();
