@@ -2,24 +2,10 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ddb, sns } from '#shared/clients.ts';
-import { numberEnv, requireEnv } from '#shared/config.ts';
-import { MissingConfigError } from '#shared/errors.ts';
+import { booleanEnv, positiveIntegerEnv, requireEnv } from '#shared/config.ts';
 import { withPowertools } from '#shared/middleware.ts';
 import { logger, metrics } from '#shared/powertools.ts';
 import { type AggregatorDeps, aggregateBatch } from './aggregate.ts';
-
-const positiveIntegerEnv = (name: string, fallback: number): number => {
-  const value = numberEnv(name, fallback);
-  if (!Number.isInteger(value) || value < 1) throw new MissingConfigError(`${name} (not a positive integer)`);
-  return value;
-};
-
-const booleanEnv = (name: string, fallback: boolean): boolean => {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (raw !== 'true' && raw !== 'false') throw new MissingConfigError(`${name} (not true or false: ${raw})`);
-  return raw === 'true';
-};
 
 const deps: AggregatorDeps = {
   ddb,

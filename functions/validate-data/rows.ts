@@ -89,6 +89,8 @@ export const checkRow = (
   const eventType = (record[columns.eventType] ?? '').trim();
   if (userId === '') return { ok: false, reason: 'user_id is empty' };
   if (eventType === '') return { ok: false, reason: 'event_type is empty' };
+  // A user id with a line break is two rows merged by a stray quote, never a real id (it keys the items).
+  if (/[\r\n]/.test(userId)) return { ok: false, reason: 'user_id contains a line break' };
   if (userId.length > MAX_ID_LENGTH) return { ok: false, reason: `user_id longer than ${MAX_ID_LENGTH}` };
   if (eventType.length > MAX_ID_LENGTH)
     return { ok: false, reason: `event_type longer than ${MAX_ID_LENGTH}` };

@@ -84,6 +84,15 @@ describe('checkRow', () => {
     expect(reasonOf(['u1', '', '1', ''])).toBe('event_type is empty');
   });
 
+  it('rejects a user_id with a line break (two rows merged by a stray quote)', () => {
+    expect(reasonOf(['u1\nu2', 'click', '1', ''])).toBe('user_id contains a line break');
+  });
+
+  it('accepts a line break in a column it does not check', () => {
+    const columns = columnsOf(['user_id', 'event_type', 'note']);
+    expect(rowOf(['u1', 'click', 'two\nlines'], columns).u).toBe('u1');
+  });
+
   it('rejects a user_id longer than 256 characters', () => {
     expect(reasonOf(['u'.repeat(257), 'click', '1', ''])).toBe('user_id longer than 256');
   });
