@@ -41,6 +41,7 @@ export class ExecutionAlreadyExistsError extends Error {
 
 interface TaskState {
   Type: string;
+  ItemsPath?: string;
   Resource?: string;
   ItemProcessor?: { States: Record<string, TaskState> };
   Iterator?: { States: Record<string, TaskState> };
@@ -79,6 +80,7 @@ export class LocalStepFunctions {
   readonly stateMachineArn: string;
   private readonly machine: StateMachine;
   private readonly handlers: LocalHandlers = {};
+  private readonly mapItemsPaths = new Map<string, string>();
   private readonly executions = new Map<string, ExecutionRecord>();
   private readonly aborts = new Map<string, () => void>();
   private readonly options: LocalStepFunctionsOptions;
@@ -98,6 +100,7 @@ export class LocalStepFunctions {
 
     // aws-local-stepfunctions keys local handlers by state name: bind each Task to what its Resource names.
     walkStates(definition.States as unknown as Record<string, TaskState>, (name, state) => {
+      if (state.Type === 'Map') this.mapItemsPaths.set(name, state.ItemsPath ?? '$');
       if (state.Type !== 'Task' || state.Resource === undefined) return;
       const resource = state.Resource;
       const functionId = options.functionsByArn.get(resource);
@@ -124,6 +127,21 @@ export class LocalStepFunctions {
       wrapped.name = `SNS.${(error as Error).name}`;
       throw wrapped;
     }
+  }
+
+  /** For a Map state, how many items its ItemsPath ($.a.b form) selects from the state's input. */
+  private mapItemCount(stateName: string, input: unknown): number | undefined {
+    const path = this.mapItemsPaths.get(stateName);
+    if (path === undefined) return undefined;
+    let value: unknown = input;
+    for (const part of path
+      .replace(/^\$\.?/, '')
+      .split('.')
+      .filter(Boolean)) {
+      value =
+        value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+    }
+    return Array.isArray(value) ? value.length : undefined;
   }
 
   list(): ExecutionRecord[] {
@@ -193,9 +211,9 @@ export class LocalStepFunctions {
         }
         if (e.type === 'StateEntered' && e.state && e.index === undefined) {
           record.currentState = e.state.name;
+          const items = this.mapItemCount(e.state.name, e.state.input);
+          if (items !== undefined) record.map = { total: items, done: 0 };
           emit('state', e.state.name);
-        } else if (e.type === 'MapIterationStarted') {
-          record.map.total = Math.max(record.map.total, (e.index ?? 0) + 1);
         } else if (e.type === 'MapIterationSucceeded') {
           record.map.done += 1;
           emit('map-progress');
