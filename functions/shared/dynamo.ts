@@ -1,5 +1,6 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ddb } from './clients.ts';
+import { mapWithConcurrency } from './concurrency.ts';
 import { UnprocessedItemsError } from './errors.ts';
 
 export type Item = Record<string, unknown>;
@@ -50,13 +51,5 @@ export const batchPutAll = async (
     }
   };
 
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < batches.length) {
-      const batch = batches[next];
-      next += 1;
-      if (batch) await writeBatch(batch);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency, batches.length) }, worker));
+  await mapWithConcurrency(batches, options.concurrency, writeBatch);
 };

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ddb } from '#shared/clients.ts';
+import { mapWithConcurrency } from '#shared/concurrency.ts';
 import { dailyGsi1Pk, dailySk, userPk } from '#shared/keys.ts';
 import type { Group } from '#shared/model.ts';
 
@@ -48,14 +49,6 @@ export const applyDailyAggregates = async (
       alreadyApplied += 1;
     }
   };
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < groups.length) {
-      const group = groups[next];
-      next += 1;
-      if (group) await apply(group);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, groups.length) }, worker));
+  await mapWithConcurrency(groups, CONCURRENCY, apply);
   return { applied, alreadyApplied };
 };
