@@ -49,6 +49,6 @@ describe('npm run local -- run … --json', () => {
     const storedRows = report.files.reduce((sum, file) => sum + file.rows.stored, 0);
     const countedEvents = Object.values(report.users).reduce((sum, user) => sum + user.event_count, 0);
     expect(countedEvents).toBe(storedRows);
-    expect(report.users.alice).toEqual({ event_count: 7, total_value: 169 });
+    expect(report.users.alice).toEqual({ event_count: 8, total_value: 184 });
   });
 });
