@@ -116,19 +116,24 @@ export const provision = async (
     const props = resolve(resource.Properties as Json) as Record<string, Json>;
     const name = `${stackName}-${id}`;
     const stream = props.StreamSpecification as { StreamViewType?: string } | undefined;
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: name,
-        BillingMode: (props.BillingMode as CreateTableCommandInput['BillingMode']) ?? 'PAY_PER_REQUEST',
-        AttributeDefinitions: props.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
-        KeySchema: props.KeySchema as CreateTableCommandInput['KeySchema'],
-        GlobalSecondaryIndexes:
-          props.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
-        StreamSpecification: stream?.StreamViewType
-          ? { StreamEnabled: true, StreamViewType: stream.StreamViewType as 'NEW_AND_OLD_IMAGES' }
-          : undefined,
-      }),
-    );
+    // An attached emulator (--endpoint) may already have the table from an earlier run: reuse it.
+    await ddb
+      .send(
+        new CreateTableCommand({
+          TableName: name,
+          BillingMode: (props.BillingMode as CreateTableCommandInput['BillingMode']) ?? 'PAY_PER_REQUEST',
+          AttributeDefinitions: props.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
+          KeySchema: props.KeySchema as CreateTableCommandInput['KeySchema'],
+          GlobalSecondaryIndexes:
+            props.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
+          StreamSpecification: stream?.StreamViewType
+            ? { StreamEnabled: true, StreamViewType: stream.StreamViewType as 'NEW_AND_OLD_IMAGES' }
+            : undefined,
+        }),
+      )
+      .catch((error: unknown) => {
+        if ((error as Error).name !== 'ResourceInUseException') throw error;
+      });
     const described = await ddb.send(new DescribeTableCommand({ TableName: name }));
     physical.set(id, {
       ref: name,
