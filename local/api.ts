@@ -44,6 +44,15 @@ export const routesOf = (functions: FunctionSpec[]): Route[] =>
       }),
   );
 
+/** A malformed escape must not take the server down; the segment is passed on as it came. */
+const decodePathParameter = (value: string): string => {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+};
+
 interface ProxyResult {
   statusCode?: number;
   headers?: Record<string, string>;
@@ -55,10 +64,10 @@ interface ProxyResult {
 export class LocalApi {
   private server?: Server;
   private readonly routes: Route[];
-  private readonly runtime: LambdaRuntime;
+  private readonly runtime: Pick<LambdaRuntime, 'invoke'>;
   private readonly stage: string;
 
-  constructor(routes: Route[], runtime: LambdaRuntime, stage: string) {
+  constructor(routes: Route[], runtime: Pick<LambdaRuntime, 'invoke'>, stage: string) {
     this.routes = routes;
     this.runtime = runtime;
     this.stage = stage;
@@ -72,7 +81,9 @@ export class LocalApi {
         const url = new URL(request.url ?? '/', 'http://localhost');
         const method = (request.method ?? 'GET').toUpperCase();
         const route = this.routes.find(
-          (candidate) => candidate.method === method && candidate.pattern.test(url.pathname),
+          (candidate) =>
+            (candidate.method === method || candidate.method === 'ANY') &&
+            candidate.pattern.test(url.pathname),
         );
         if (!route) {
           response.writeHead(403, { 'content-type': 'application/json' });
@@ -81,7 +92,7 @@ export class LocalApi {
         }
         const values = route.pattern.exec(url.pathname)?.slice(1) ?? [];
         const pathParameters = Object.fromEntries(
-          route.names.map((name, i) => [name, decodeURIComponent(values[i] ?? '')]),
+          route.names.map((name, i) => [name, decodePathParameter(values[i] ?? '')]),
         );
         const query = [...url.searchParams.keys()];
         const headers = Object.fromEntries(
@@ -102,7 +113,8 @@ export class LocalApi {
           ),
           queryStringParameters:
             query.length > 0
-              ? Object.fromEntries(query.map((key) => [key, url.searchParams.get(key) ?? '']))
+              ? // API Gateway keeps the last value of a repeated parameter here, all of them below.
+                Object.fromEntries(query.map((key) => [key, url.searchParams.getAll(key).at(-1) ?? '']))
               : null,
           multiValueQueryStringParameters:
             query.length > 0
@@ -145,7 +157,11 @@ export class LocalApi {
           response.writeHead(502, { 'content-type': 'application/json' });
           response.end(JSON.stringify({ message: 'Internal server error' }));
         }
-      })();
+      })().catch(() => {
+        // A broken request (aborted body, bad headers) ends this response, never the whole server.
+        if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ message: 'Internal server error' }));
+      });
     });
     await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));
     const address = this.server.address();

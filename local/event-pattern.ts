@@ -58,23 +58,80 @@ const matchesRule = (rule: Rule, value: unknown, present: boolean): boolean => {
   }
 };
 
-export const matchesPattern = (pattern: Pattern, event: unknown): boolean =>
-  Object.entries(pattern).every(([key, expected]) => {
-    const container = event !== null && typeof event === 'object' ? (event as Record<string, unknown>) : {};
-    const present = key in container;
-    const value = container[key];
-    if (Array.isArray(expected)) {
-      const values = Array.isArray(value) ? value : [value];
-      return expected.some((rule) => values.some((candidate) => matchesRule(rule, candidate, present)));
+const OPERATORS = new Set([
+  'prefix',
+  'suffix',
+  'equals-ignore-case',
+  'wildcard',
+  'exists',
+  'numeric',
+  'anything-but',
+]);
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+const NOTHING: Record<string, unknown> = {};
+
+/** Scalars at one path: arrays are flattened, objects are not leaves (EventBridge flattens events to leaf paths). */
+const leavesOf = (value: unknown[], into: unknown[] = []): unknown[] => {
+  for (const item of value) {
+    if (Array.isArray(item)) leavesOf(item, into);
+    else if (item === null || typeof item !== 'object') into.push(item);
+  }
+  return into;
+};
+
+const matchesLeaf = (rules: Rule[], container: Record<string, unknown>, key: string): boolean => {
+  const value = container[key];
+  if (key in container && (value === null || typeof value !== 'object'))
+    return rules.some((rule) => matchesRule(rule, value, true));
+  const leaves = Array.isArray(value) ? leavesOf(value) : [];
+  // No scalar at this path (missing, an object or an empty array): only `exists: false` can match.
+  if (leaves.length === 0) return rules.some((rule) => matchesRule(rule, undefined, false));
+  return rules.some((rule) => leaves.some((leaf) => matchesRule(rule, leaf, true)));
+};
+
+export const matchesPattern = (pattern: Pattern, event: unknown): boolean => {
+  // Arrays of objects are "crushed": the pattern matches when one element matches all of it, so fields never
+  // pair up across different elements (EventBridge's array-consistent matching).
+  if (Array.isArray(event) && event.length > 0) return event.some((item) => matchesPattern(pattern, item));
+  const container = isRecord(event) ? event : NOTHING;
+  return Object.entries(pattern).every(([key, expected]) =>
+    Array.isArray(expected)
+      ? matchesLeaf(expected, container, key)
+      : matchesPattern(expected, container[key]),
+  );
+};
+
+/** Rejects what Lambda rejects when the event source mapping is created, instead of at the first record. */
+const validate = (pattern: unknown, path: string): void => {
+  if (!isRecord(pattern)) throw new Error(`Filter pattern ${path || '(root)'} must be an object`);
+  for (const [key, expected] of Object.entries(pattern)) {
+    const at = path ? `${path}.${key}` : key;
+    if (!Array.isArray(expected)) {
+      validate(expected, at);
+      continue;
     }
-    return present && matchesPattern(expected, value);
-  });
+    for (const rule of expected) {
+      if (!isRecord(rule)) continue;
+      const operators = Object.keys(rule);
+      const [operator] = operators;
+      if (operators.length !== 1 || operator === undefined || !OPERATORS.has(operator))
+        throw new Error(`Filter operator ${operators.join(', ') || '{}'} at ${at} is not supported offline`);
+    }
+  }
+};
 
 /** Lambda keeps a record when any one of the filters matches it. */
 export const compileFilters = (
   filters: { Pattern: string }[] | undefined,
 ): ((record: unknown) => boolean) => {
   if (filters === undefined || filters.length === 0) return () => true;
-  const patterns = filters.map((filter) => JSON.parse(filter.Pattern) as Pattern);
+  const patterns = filters.map((filter) => {
+    const pattern = JSON.parse(filter.Pattern) as unknown;
+    validate(pattern, '');
+    return pattern as Pattern;
+  });
   return (record) => patterns.some((pattern) => matchesPattern(pattern, record));
 };

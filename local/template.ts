@@ -92,14 +92,17 @@ export class Resolver {
   }
 
   parameter(name: string): string | undefined {
-    const override = this.context.parameters?.[name];
-    if (override !== undefined) return override;
-    const declared = this.template.Parameters?.[name];
-    return declared?.Default === undefined ? undefined : String(declared.Default);
+    // Own keys only: a name such as `constructor` is not a parameter.
+    const overrides = this.context.parameters ?? {};
+    if (Object.hasOwn(overrides, name)) return overrides[name];
+    const declared = this.template.Parameters ?? {};
+    const value = Object.hasOwn(declared, name) ? declared[name]?.Default : undefined;
+    return value === undefined ? undefined : String(value);
   }
 
   condition(name: string): boolean {
-    const expression = this.template.Conditions?.[name];
+    const conditions = this.template.Conditions ?? {};
+    const expression = Object.hasOwn(conditions, name) ? conditions[name] : undefined;
     if (expression === undefined) throw new UnresolvableError(`Unknown condition ${name}`);
     return Boolean(this.resolve(expression));
   }
@@ -112,7 +115,10 @@ export class Resolver {
       'AWS::Partition': 'aws',
       'AWS::URLSuffix': 'amazonaws.com',
     };
-    const value = pseudo[name] ?? this.parameter(name) ?? this.context.ref(name);
+    const value =
+      (Object.hasOwn(pseudo, name) ? pseudo[name] : undefined) ??
+      this.parameter(name) ??
+      this.context.ref(name);
     if (value === undefined) throw new UnresolvableError(`Cannot resolve !Ref ${name}`);
     return value;
   }
@@ -126,7 +132,7 @@ export class Resolver {
   private sub(text: string, variables: Record<string, Json> = {}): string {
     return text.replace(/\$\{([^}]+)\}/g, (_match, expression: string) => {
       if (expression.startsWith('!')) return `\${${expression.slice(1)}}`;
-      if (expression in variables) return String(this.resolve(variables[expression] ?? null));
+      if (Object.hasOwn(variables, expression)) return String(this.resolve(variables[expression] ?? null));
       const dot = expression.indexOf('.');
       return dot === -1
         ? this.ref(expression)
@@ -190,22 +196,41 @@ export interface FunctionSpec {
   properties: Record<string, Json>;
 }
 
+const isIntrinsic = (node: Json): boolean => {
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return false;
+  const keys = Object.keys(node);
+  return (
+    keys.length === 1 && (keys[0] === 'Ref' || keys[0] === 'Condition' || String(keys[0]).startsWith('Fn::'))
+  );
+};
+
+/** SAM's Globals rule: maps merge key by key, lists concatenate (globals first), anything else the function wins. */
+const mergeGlobals = (global: Json, local: Json): Json => {
+  if (Array.isArray(global) && Array.isArray(local)) return [...global, ...local];
+  const isMap = (node: Json) =>
+    node !== null && typeof node === 'object' && !Array.isArray(node) && !isIntrinsic(node);
+  if (!isMap(global) || !isMap(local)) return local;
+  const merged: Record<string, Json> = { ...(global as Record<string, Json>) };
+  for (const [key, value] of Object.entries(local as Record<string, Json>)) {
+    const inherited = merged[key];
+    merged[key] = inherited === undefined ? value : mergeGlobals(inherited, value);
+  }
+  return merged;
+};
+
 export const functionsOf = (template: Template): FunctionSpec[] => {
-  const globals = template.Globals?.Function ?? {};
-  const globalEnv =
-    (globals.Environment as { Variables?: Record<string, Json> } | undefined)?.Variables ?? {};
+  const globals = (template.Globals?.Function ?? {}) as Json;
   return Object.entries(template.Resources)
     .filter(([, resource]) => resource.Type === 'AWS::Serverless::Function')
     .map(([logicalId, resource]) => {
-      const props = { ...globals, ...(resource.Properties ?? {}) } as Record<string, Json>;
-      const env = (resource.Properties?.Environment as { Variables?: Record<string, Json> } | undefined)
-        ?.Variables;
+      const props = mergeGlobals(globals, (resource.Properties ?? {}) as Json) as Record<string, Json>;
+      const env = (props.Environment as { Variables?: Record<string, Json> } | undefined)?.Variables;
       return {
         logicalId,
         handler: String(props.Handler ?? 'index.handler'),
         timeoutSeconds: Number(props.Timeout ?? 3),
         memoryMb: Number(props.MemorySize ?? 128),
-        environment: { ...globalEnv, ...(env ?? {}) },
+        environment: { ...(env ?? {}) },
         events: (props.Events ?? {}) as FunctionSpec['events'],
         properties: props,
       };

@@ -60,6 +60,13 @@ interface Environment {
 const fault = (errorType: string, errorMessage: string): LambdaError =>
   new LambdaError({ errorType, errorMessage, trace: [] });
 
+/** Only Lambda's payload fields, not the worker protocol's. */
+const payloadOf = ({ errorType, errorMessage, trace }: ErrorPayload): ErrorPayload => ({
+  errorType,
+  errorMessage,
+  trace,
+});
+
 class FunctionPool {
   private readonly environments: Environment[] = [];
   private readonly waiters: (() => void)[] = [];
@@ -124,19 +131,16 @@ class FunctionPool {
     this.stats.coldStarts += 1;
 
     const environment: Environment = { worker, busy: false, ready: Promise.resolve() };
-    let initError: ErrorPayload | undefined;
     environment.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (message: WorkerMessage) => {
         if (message.type === 'ready') resolve();
-        else if (message.type === 'init-error') {
-          initError = { ...message, errorType: 'Runtime.ImportModuleError' };
-          reject(new LambdaError(initError));
-        } else {
+        else if (message.type === 'init-error') reject(new LambdaError(payloadOf(message)));
+        else {
           const pending = environment.pending;
           if (pending === undefined || pending.id !== message.id) return;
           environment.pending = undefined;
           if (message.ok) pending.resolve(message.result);
-          else pending.reject(new LambdaError(message));
+          else pending.reject(new LambdaError(payloadOf(message)));
         }
       });
       worker.on('error', (error) => {
@@ -152,6 +156,8 @@ class FunctionPool {
           errorMessage: `exited with code ${code}`,
           trace: [],
         };
+        // An environment that exits while initialising fails its invocation instead of leaving it waiting.
+        reject(new LambdaError(payload));
         environment.pending?.reject(new LambdaError(payload));
         environment.pending = undefined;
         this.discard(environment);
@@ -198,13 +204,11 @@ class FunctionPool {
     this.stats.maxRequestBytes = Math.max(this.stats.maxRequestBytes, requestBytes);
     const environment = await this.acquire();
     const timeoutMs = this.deployment.timeoutSeconds * 1000;
+    // The clock starts before the environment is ready: an init that hangs times out like a slow handler.
+    const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     try {
-      await environment.ready;
-      const id = this.nextId++;
-      const request: InvokeRequest = { id, event, deadline: Date.now() + timeoutMs, requestId: randomUUID() };
       const result = await new Promise<unknown>((resolve, reject) => {
-        environment.pending = { id, resolve, reject };
         timer = setTimeout(() => {
           environment.pending = undefined;
           // Lambda freezes and discards an environment that timed out; so does this runtime.
@@ -216,7 +220,18 @@ class FunctionPool {
             ),
           );
         }, timeoutMs);
-        environment.worker.postMessage(request);
+        environment.ready.then(() => {
+          if (!this.environments.includes(environment)) return;
+          const id = this.nextId++;
+          environment.pending = { id, resolve, reject };
+          const request: InvokeRequest = { id, event, deadline, requestId: randomUUID() };
+          try {
+            environment.worker.postMessage(request);
+          } catch (error) {
+            environment.pending = undefined;
+            reject(error);
+          }
+        }, reject);
       });
       this.stats.maxResponseBytes = Math.max(
         this.stats.maxResponseBytes,

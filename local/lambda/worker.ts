@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { isBuiltin, registerHooks } from 'node:module';
 import { sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -44,26 +45,50 @@ registerHooks({
         // not found from this parent; try the next place Lambda would look
       }
     }
+    // Node's own wording and codes: Lambda tells a CommonJS require (MODULE_NOT_FOUND) from an ESM import.
+    const required = context.conditions.includes('require');
+    const parent = context.parentURL?.startsWith('file:')
+      ? fileURLToPath(context.parentURL)
+      : data.handlerFile;
+    const searched = ` (searched only the function bundle and its layers: ${[data.functionDir, ...data.layerNodeModules].join(', ')})`;
     const error = new Error(
-      `Cannot find package '${specifier}' in the function bundle or its layers (${data.layerNodeModules.join(', ')})`,
+      required
+        ? `Cannot find module '${specifier}'${searched}`
+        : `Cannot find package '${specifier}' imported from ${parent}${searched}`,
     );
-    Object.assign(error, { code: 'ERR_MODULE_NOT_FOUND' });
+    Object.assign(error, { code: required ? 'MODULE_NOT_FOUND' : 'ERR_MODULE_NOT_FOUND' });
     throw error;
   },
 });
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
+/** Lambda's error payload: the error's name as errorType; something thrown that is not an Error, its type. */
 const describe = (error: unknown) => {
-  const err = error instanceof Error ? error : new Error(String(error));
+  if (!(error instanceof Error)) return { errorType: typeof error, errorMessage: String(error), trace: [] };
   return {
-    errorType: err.name || 'Error',
-    errorMessage: err.message,
-    trace: (err.stack ?? '').split('\n').slice(0, 20),
+    errorType: error.name || 'Error',
+    errorMessage: error.message,
+    trace: (error.stack ?? '').split('\n').slice(0, 20),
   };
 };
 
+/** Init errors as the Node.js runtime interface client names them. */
+const describeInitError = (error: unknown) => {
+  const described = describe(error);
+  if (error instanceof SyntaxError)
+    return { ...described, errorType: 'Runtime.UserCodeSyntaxError', errorMessage: String(error) };
+  // Only CommonJS's code: an ESM import of a missing package stays a plain Error in Lambda too.
+  if ((error as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND')
+    return { ...described, errorType: 'Runtime.ImportModuleError', errorMessage: String(error) };
+  return described;
+};
+
 const load = async (): Promise<Handler> => {
+  if (!existsSync(data.handlerFile)) {
+    const error = new Error(`Cannot find module '${data.handlerFile}'`);
+    throw Object.assign(error, { code: 'MODULE_NOT_FOUND' });
+  }
   const module = (await import(pathToFileURL(data.handlerFile).href)) as Record<string, unknown>;
   const handler = module[data.exportName];
   if (typeof handler !== 'function') {
@@ -79,7 +104,7 @@ try {
   handler = await load();
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
 } catch (error) {
-  port.postMessage({ type: 'init-error', ...describe(error) } satisfies WorkerMessage);
+  port.postMessage({ type: 'init-error', ...describeInitError(error) } satisfies WorkerMessage);
 }
 
 port.on('message', async (request: InvokeRequest) => {
