@@ -62,7 +62,10 @@ export const provision = async (
     accountId: ACCOUNT_ID,
     parameters: options.parameters,
     ref: (id) => physical.get(id)?.ref,
-    getAtt: (id, attribute) => physical.get(id)?.attributes[attribute],
+    getAtt: (id, attribute) => {
+      const attributes = physical.get(id)?.attributes;
+      return attributes && Object.hasOwn(attributes, attribute) ? attributes[attribute] : undefined;
+    },
   });
   const resolve = (node: Json | undefined): Json => resolver.resolve(node ?? null);
   const included = (condition: string | undefined) =>
