@@ -33,9 +33,12 @@ const generate = async (path: string): Promise<void> => {
   const out = createWriteStream(path);
   out.write('user_id,event_type,value,timestamp\n');
   const types = ['view', 'click', 'purchase', 'refund'];
+  // One day of events, as a daily export would be: the file's user-days are about its users.
   const base = Date.UTC(2026, 10, 1);
+  const step = 86_400_000 / rows;
   for (let i = 0; i < rows; i += 1) {
-    const line = `u${(i * 7919) % users},${types[i % 4]},${((i % 1000) / 10).toFixed(1)},${new Date(base + i * 1000).toISOString()}\n`;
+    const at = new Date(base + Math.floor(i * step)).toISOString();
+    const line = `u${(i * 7919) % users},${types[i % 4]},${((i % 1000) / 10).toFixed(1)},${at}\n`;
     if (!out.write(line)) await once(out, 'drain');
   }
   out.end();
