@@ -10,7 +10,7 @@ import { executionNameOf, fileIdOf } from '../functions/shared/keys.ts';
 import { LocalApi, routesOf } from './api.ts';
 import { clientConfig, DUMMY_CREDENTIALS, type Endpoint, REGION } from './aws.ts';
 import { buildDirOf, isBuildFresh, samBuild } from './build.ts';
-import { attachEmulator, type Emulator, startEmulator } from './emulator.ts';
+import { attachEmulator, type Emulator, freePort, startEmulator } from './emulator.ts';
 import { AsyncInvokeSource, type EventSource, SqsSource, StreamSource } from './event-sources.ts';
 import { type FunctionDeployment, LambdaRuntime } from './lambda/runtime.ts';
 import { type Provisioned, provision } from './provision.ts';
@@ -151,27 +151,10 @@ export class OfflinePipeline {
         string
       >;
 
-      // The Lambda runtime needs the Step Functions endpoint in its environment and Step Functions
-      // needs the runtime: create the server first on a free port, then the runtime it calls.
-      let runtimeRef: LambdaRuntime | undefined;
-      const lazyRuntime = {
-        invoke: (id: string, event: unknown) => {
-          if (!runtimeRef) throw new Error('runtime not started');
-          return runtimeRef.invoke(id, event);
-        },
-      } as LambdaRuntime;
-      const stepFunctions = new LocalStepFunctions({
-        stateMachineArn: provisioned.ref(machineId),
-        definitionPath: join(root, String(machine.Properties?.DefinitionUri)),
-        substitutions,
-        runtime: lazyRuntime,
-        functionsByArn: new Map(deployments.map((d) => [d.arn, d.logicalId])),
-        sns: clients.sns,
-        onEvent: options.onExecutionEvent,
-      });
-      const sfnUrl = await stepFunctions.listen();
-      log(`stepfunctions: ${machineId} from ${String(machine.Properties?.DefinitionUri)} on ${sfnUrl}`);
-
+      // The functions' environment names the Step Functions endpoint, and Step Functions calls the functions:
+      // pick the server's port first, start the runtime with it, then serve Step Functions on that port.
+      const sfnPort = await freePort();
+      const sfnUrl = `http://127.0.0.1:${sfnPort}`;
       const runtime = new LambdaRuntime(deployments, {
         logDir: join(root, '.local', 'logs'),
         concurrency: options.concurrency ?? 4,
@@ -189,8 +172,18 @@ export class OfflinePipeline {
           POWERTOOLS_TRACE_ENABLED: 'false',
         },
       });
-      runtimeRef = runtime;
       log(`lambda: ${deployments.length} functions from ${buildDir} (logs in .local/logs/)`);
+      const stepFunctions = new LocalStepFunctions({
+        stateMachineArn: provisioned.ref(machineId),
+        definitionPath: join(root, String(machine.Properties?.DefinitionUri)),
+        substitutions,
+        runtime,
+        functionsByArn: new Map(deployments.map((d) => [d.arn, d.logicalId])),
+        sns: clients.sns,
+        onEvent: options.onExecutionEvent,
+      });
+      await stepFunctions.listen(sfnPort);
+      log(`stepfunctions: ${machineId} from ${String(machine.Properties?.DefinitionUri)} on ${sfnUrl}`);
 
       const queueUrlByArn = new Map<string, string>();
       for (const { ref, attributes } of provisioned.physical.values()) {
