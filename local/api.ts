@@ -66,11 +66,19 @@ export class LocalApi {
   private readonly routes: Route[];
   private readonly runtime: Pick<LambdaRuntime, 'invoke'>;
   private readonly stage: string;
+  private readonly onRequest: () => void;
 
-  constructor(routes: Route[], runtime: Pick<LambdaRuntime, 'invoke'>, stage: string) {
+  /** `onRequest` sees each request API Gateway would bill: those that reach a route. */
+  constructor(
+    routes: Route[],
+    runtime: Pick<LambdaRuntime, 'invoke'>,
+    stage: string,
+    onRequest: () => void = () => undefined,
+  ) {
     this.routes = routes;
     this.runtime = runtime;
     this.stage = stage;
+    this.onRequest = onRequest;
   }
 
   async listen(port: number): Promise<string> {
@@ -90,6 +98,7 @@ export class LocalApi {
           response.end(JSON.stringify({ message: 'Missing Authentication Token' }));
           return;
         }
+        this.onRequest();
         const values = route.pattern.exec(url.pathname)?.slice(1) ?? [];
         const pathParameters = Object.fromEntries(
           route.names.map((name, i) => [name, decodePathParameter(values[i] ?? '')]),

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { formatCost } from './meter/cost.ts';
 import { OfflinePipeline, type Uploaded } from './pipeline.ts';
 import { type FileReport, fileReport, formatReport, usersOf, userTotals } from './report.ts';
 import type { ExecutionEvent } from './stepfunctions.ts';
@@ -106,10 +107,17 @@ const runFiles = async (files: string[]): Promise<number> => {
     }
     progress('waiting for stream aggregates and inference to catch up…');
     await pipeline.waitIdle(timeoutMs);
+    // Priced before the summary reads totals back through the API: that read is this CLI's, not the pipeline's.
+    const storedEvents = reports.reduce(
+      (total, report) => total + (report.status === 'SUCCEEDED' ? report.rows.stored : 0),
+      0,
+    );
+    const cost = await pipeline.cost(storedEvents);
     const totals = await userTotals(pipeline.apiUrl, [...users]);
 
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ files: reports, users: totals }, null, 2)}\n`);
+      const document = { files: reports, users: totals, cost: { ...cost.report, counts: cost.counts } };
+      process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     } else {
       process.stdout.write(
         `\n${reports.map((report) => formatReport(report, pipeline.bucket)).join('\n\n')}\n`,
@@ -126,6 +134,7 @@ const runFiles = async (files: string[]): Promise<number> => {
           process.stdout.write(`  … and ${Object.keys(totals).length - shown.length} more users\n`);
         }
       }
+      process.stdout.write(`\n${formatCost(cost.report)}\n`);
     }
     const final = reports.every((report) => report.status !== 'TIMED_OUT');
     return final ? 0 : 1;

@@ -35,7 +35,10 @@ export interface EventSource {
 
 export interface SourceContext {
   runtime: LambdaRuntime;
+  /** The poller's client: a mapping's calls are made with its function's role. */
   sqs: SQSClient;
+  /** The offline runtime's own client, for asking whether a queue has drained (nothing Lambda does). */
+  inspect: SQSClient;
   log: (line: string) => void;
   /** Seconds a failed SQS message stays invisible before its retry (Lambda: the queue's visibility timeout). */
   retryDelaySeconds: number;
@@ -171,7 +174,7 @@ export class AsyncInvokeSource extends Poller {
   }
 
   async idle(): Promise<boolean> {
-    return this.inFlight === 0 && (await queueIsEmpty(this.context.sqs, this.settings.queueUrl));
+    return this.inFlight === 0 && (await queueIsEmpty(this.context.inspect, this.settings.queueUrl));
   }
 }
 
@@ -285,7 +288,7 @@ export class SqsSource extends Poller {
   }
 
   async idle(): Promise<boolean> {
-    return this.inFlight === 0 && (await queueIsEmpty(this.context.sqs, this.settings.queueUrl));
+    return this.inFlight === 0 && (await queueIsEmpty(this.context.inspect, this.settings.queueUrl));
   }
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -13,6 +13,9 @@ import { buildDirOf, isBuildFresh, samBuild } from './build.ts';
 import { attachEmulator, type Emulator, freePort, startEmulator } from './emulator.ts';
 import { AsyncInvokeSource, type EventSource, SqsSource, StreamSource } from './event-sources.ts';
 import { type FunctionDeployment, LambdaRuntime } from './lambda/runtime.ts';
+import { type CostReport, priceSnapshot } from './meter/cost.ts';
+import { Meter, type MeterSnapshot } from './meter/meter.ts';
+import { MeteringProxy } from './meter/proxy.ts';
 import { type Provisioned, provision } from './provision.ts';
 import { type ExecutionEvent, type ExecutionRecord, LocalStepFunctions } from './stepfunctions.ts';
 import { functionsOf, type Json, loadTemplate, resourcesOfType, type Template } from './template.ts';
@@ -55,7 +58,11 @@ export class OfflinePipeline {
   readonly clients: { s3: S3Client; ddb: DynamoDBDocumentClient; sqs: SQSClient; sns: SNSClient };
   readonly bucket: string;
   readonly table: string;
+  /** Counts every AWS call, invocation and state transition of the run, for the cost report. */
+  readonly meter: Meter;
   private readonly emulator: Emulator;
+  private readonly proxy: MeteringProxy;
+  private readonly userS3: S3Client;
   private readonly api: LocalApi;
   private readonly log: (line: string) => void;
 
@@ -71,11 +78,17 @@ export class OfflinePipeline {
     apiUrl: string;
     clients: OfflinePipeline['clients'];
     log: (line: string) => void;
+    meter: Meter;
+    proxy: MeteringProxy;
+    endpoint: Endpoint;
   }) {
     this.root = fields.root;
     this.template = fields.template;
     this.emulator = fields.emulator;
-    this.endpoint = fields.emulator.endpoint;
+    this.endpoint = fields.endpoint;
+    this.meter = fields.meter;
+    this.proxy = fields.proxy;
+    this.userS3 = new S3Client({ ...clientConfig(fields.endpoint, 'user'), forcePathStyle: true });
     this.provisioned = fields.provisioned;
     this.runtime = fields.runtime;
     this.stepFunctions = fields.stepFunctions;
@@ -97,22 +110,27 @@ export class OfflinePipeline {
 
     const template = loadTemplate(join(root, 'template.yaml'));
     const emulator = options.endpoint ? attachEmulator(options.endpoint) : await startEmulator(root, log);
+    // Every call of the run goes through the metering proxy; only the proxy talks to the emulator.
+    const meter = new Meter();
+    const proxy = new MeteringProxy({ upstream: emulator.endpoint.url, meter });
+    const endpoint: Endpoint = { url: await proxy.listen() };
     const stopOnError = async <T>(work: () => Promise<T>): Promise<T> => {
       try {
         return await work();
       } catch (error) {
+        await proxy.stop();
         await emulator.stop();
         throw error;
       }
     };
     return stopOnError(async () => {
       const stackName = options.stackName ?? `offline-${Date.now().toString(36)}`;
-      const provisioned = await provision(template, emulator.endpoint, {
+      const provisioned = await provision(template, endpoint, {
         stackName,
         parameters: options.parameters,
         log,
       });
-      const config = clientConfig(emulator.endpoint);
+      const config = clientConfig(endpoint);
       const clients = {
         s3: new S3Client({ ...config, forcePathStyle: true }),
         ddb: DynamoDBDocumentClient.from(new DynamoDBClient(config)),
@@ -155,9 +173,14 @@ export class OfflinePipeline {
       // pick the server's port first, start the runtime with it, then serve Step Functions on that port.
       const sfnPort = await freePort();
       const sfnUrl = `http://127.0.0.1:${sfnPort}`;
+      proxy.route('states', sfnUrl);
       const runtime = new LambdaRuntime(deployments, {
         logDir: join(root, '.local', 'logs'),
         concurrency: options.concurrency ?? 4,
+        hooks: {
+          onInvocation: (record) => meter.invocation(record),
+          onLog: (functionId, chunk) => meter.log(functionId, chunk),
+        },
         baseEnvironment: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           TZ: 'UTC',
@@ -166,8 +189,7 @@ export class OfflinePipeline {
           AWS_DEFAULT_REGION: REGION,
           AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,
           AWS_SECRET_ACCESS_KEY: DUMMY_CREDENTIALS.secretAccessKey,
-          AWS_ENDPOINT_URL: emulator.endpoint.url,
-          AWS_ENDPOINT_URL_SFN: sfnUrl,
+          AWS_ENDPOINT_URL: endpoint.url,
           // No X-Ray daemon offline; everything else Powertools does runs as deployed.
           POWERTOOLS_TRACE_ENABLED: 'false',
         },
@@ -179,9 +201,10 @@ export class OfflinePipeline {
         substitutions,
         runtime,
         functionsByArn: new Map(deployments.map((d) => [d.arn, d.logicalId])),
-        sns: clients.sns,
+        sns: new SNSClient(clientConfig(endpoint, 'states')),
         onEvent: options.onExecutionEvent,
       });
+      meter.setTaskFunctions(stepFunctions.taskFunctionIds());
       await stepFunctions.listen(sfnPort);
       log(`stepfunctions: ${machineId} from ${String(machine.Properties?.DefinitionUri)} on ${sfnUrl}`);
 
@@ -192,10 +215,15 @@ export class OfflinePipeline {
       const sourceContext = {
         runtime,
         sqs: clients.sqs,
+        inspect: clients.sqs,
         log,
         retryDelaySeconds: options.retryDelaySeconds ?? 1,
       };
-      const streams = new DynamoDBStreamsClient(config);
+      // Lambda's pollers read a function's event source with the function's role: their own principal.
+      const pollerContext = (functionId: string) => ({
+        ...sourceContext,
+        sqs: new SQSClient(clientConfig(endpoint, `esm.${functionId}`)),
+      });
       const sources: EventSource[] = [];
       for (const target of provisioned.ruleTargets) {
         const fn = functions.find((candidate) => candidate.logicalId === target.functionId);
@@ -221,7 +249,7 @@ export class OfflinePipeline {
           if (event.Type === 'SQS') {
             const queueArn = String(props.Queue);
             sources.push(
-              new SqsSource(sourceContext, {
+              new SqsSource(pollerContext(fn.logicalId), {
                 queueUrl: queueUrlByArn.get(queueArn) ?? '',
                 queueArn,
                 functionId: fn.logicalId,
@@ -234,18 +262,22 @@ export class OfflinePipeline {
               props.DestinationConfig as { OnFailure?: { Destination?: string } } | undefined
             )?.OnFailure?.Destination;
             sources.push(
-              new StreamSource(sourceContext, streams, {
-                streamArn: String(props.Stream),
-                functionId: fn.logicalId,
-                functionArn: provisioned.physical.get(fn.logicalId)?.attributes.Arn ?? '',
-                batchSize: Number(props.BatchSize ?? 100),
-                startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
-                filters: (props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters,
-                bisectOnError: props.BisectBatchOnFunctionError === true,
-                maxRetries: Number(props.MaximumRetryAttempts ?? 10_000),
-                reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
-                onFailureQueueUrl: destination ? queueUrlByArn.get(destination) : undefined,
-              }),
+              new StreamSource(
+                pollerContext(fn.logicalId),
+                new DynamoDBStreamsClient(clientConfig(endpoint, `esm.${fn.logicalId}`)),
+                {
+                  streamArn: String(props.Stream),
+                  functionId: fn.logicalId,
+                  functionArn: provisioned.physical.get(fn.logicalId)?.attributes.Arn ?? '',
+                  batchSize: Number(props.BatchSize ?? 100),
+                  startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
+                  filters: (props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters,
+                  bisectOnError: props.BisectBatchOnFunctionError === true,
+                  maxRetries: Number(props.MaximumRetryAttempts ?? 10_000),
+                  reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
+                  onFailureQueueUrl: destination ? queueUrlByArn.get(destination) : undefined,
+                },
+              ),
             );
           }
         }
@@ -259,6 +291,7 @@ export class OfflinePipeline {
         routesOf(functions),
         runtime,
         String(provisioned.resolver.parameter('Stage') ?? 'dev'),
+        () => meter.apiRequest(),
       );
       const apiUrl = await api.listen(options.apiPort ?? 0);
       log(`api: ${apiUrl} (routes from the template's Api events)`);
@@ -276,6 +309,9 @@ export class OfflinePipeline {
         apiUrl,
         clients,
         log,
+        meter,
+        proxy,
+        endpoint,
       });
     });
   }
@@ -284,7 +320,7 @@ export class OfflinePipeline {
   async upload(path: string, options: { key?: string; body?: Uint8Array | string } = {}): Promise<Uploaded> {
     const key = options.key ?? `uploads/${basename(path)}`;
     const body = options.body ?? readFileSync(path);
-    const put = await this.clients.s3.send(
+    const put = await this.userS3.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'text/csv' }),
     );
     const etag = (put.ETag ?? '').replaceAll('"', '');
@@ -328,6 +364,35 @@ export class OfflinePipeline {
     }
   }
 
+  /** The meter's counts so far, with what the bucket and the table hold now. */
+  async meterSnapshot(): Promise<MeterSnapshot> {
+    const storedBytesByPrefix: Record<string, number> = {};
+    let token: string | undefined;
+    do {
+      const page = await this.clients.s3.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) {
+        const prefix = `${String(object.Key).split('/')[0]}/`;
+        storedBytesByPrefix[prefix] = (storedBytesByPrefix[prefix] ?? 0) + (object.Size ?? 0);
+      }
+      token = page.NextContinuationToken;
+    } while (token !== undefined);
+    const executions = this.stepFunctions.list();
+    return this.meter.snapshot({
+      executions: executions.length,
+      stateTransitions: executions.reduce((total, execution) => total + execution.transitions, 0),
+      storedBytesByPrefix,
+      dynamoStorage: this.proxy.dynamoStorage(),
+    });
+  }
+
+  /** The run priced as AWS would bill it, per stored event. */
+  async cost(storedEvents: number): Promise<{ report: CostReport; counts: MeterSnapshot }> {
+    const counts = await this.meterSnapshot();
+    return { report: priceSnapshot(counts, storedEvents), counts };
+  }
+
   emulatorPid(): number | undefined {
     return this.emulator.pid;
   }
@@ -337,6 +402,7 @@ export class OfflinePipeline {
     await this.stepFunctions.stop();
     await this.api.stop();
     await this.runtime.stop();
+    await this.proxy.stop();
     await this.emulator.stop();
   }
 }

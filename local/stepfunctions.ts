@@ -26,6 +26,8 @@ export interface ExecutionRecord {
   currentState?: string;
   map: { total: number; done: number };
   retries: number;
+  /** State transitions as Step Functions bills them: every state entered, at any depth, and every retry. */
+  transitions: number;
   done: Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export class LocalStepFunctions {
   private readonly machine: StateMachine;
   private readonly handlers: LocalHandlers = {};
   private readonly mapItemsPaths = new Map<string, string>();
+  private readonly taskFunctions = new Set<string>();
   private readonly executions = new Map<string, ExecutionRecord>();
   private readonly aborts = new Map<string, () => void>();
   private readonly options: LocalStepFunctionsOptions;
@@ -106,6 +109,7 @@ export class LocalStepFunctions {
       const functionId = options.functionsByArn.get(resource);
       let handler: (input: unknown) => Promise<unknown>;
       if (functionId !== undefined) {
+        this.taskFunctions.add(functionId);
         handler = (input) => options.runtime.invoke(functionId, input);
       } else if (resource === 'arn:aws:states:::sns:publish') {
         handler = (input) => this.publish(input as PublishCommandInput);
@@ -144,6 +148,11 @@ export class LocalStepFunctions {
     return Array.isArray(value) ? value.length : undefined;
   }
 
+  /** The functions the definition's Task states invoke. */
+  taskFunctionIds(): string[] {
+    return [...this.taskFunctions];
+  }
+
   list(): ExecutionRecord[] {
     return [...this.executions.values()];
   }
@@ -179,6 +188,7 @@ export class LocalStepFunctions {
       maxPayloadBytes: bytes(parsedInput),
       map: { total: 0, done: 0 },
       retries: 0,
+      transitions: 0,
       done: Promise.resolve(),
     };
     this.executions.set(executionArn, record);
@@ -209,6 +219,7 @@ export class LocalStepFunctions {
             bytes(e.state.output),
           );
         }
+        if (e.type === 'StateEntered' || e.type === 'StateRetried') record.transitions += 1;
         if (e.type === 'StateEntered' && e.state && e.index === undefined) {
           record.currentState = e.state.name;
           const items = this.mapItemCount(e.state.name, e.state.input);

@@ -24,8 +24,9 @@ export interface ErrorPayload {
   trace: string[];
 }
 
+/** Durations as Lambda bills them: measured inside the environment, init and handler apart. */
 export type WorkerMessage =
-  | { type: 'ready' }
-  | ({ type: 'init-error' } & ErrorPayload)
-  | { type: 'result'; id: number; ok: true; result: unknown }
-  | ({ type: 'result'; id: number; ok: false } & ErrorPayload);
+  | { type: 'ready'; initMs: number }
+  | ({ type: 'init-error'; initMs: number } & ErrorPayload)
+  | { type: 'result'; id: number; ok: true; result: unknown; durationMs: number }
+  | ({ type: 'result'; id: number; ok: false; durationMs: number } & ErrorPayload);

@@ -55,6 +55,25 @@ interface Environment {
   ready: Promise<void>;
   busy: boolean;
   pending?: { id: number; resolve: (value: unknown) => void; reject: (error: Error) => void };
+  /** INIT time not yet billed: it goes on the environment's first invocation. */
+  unbilledInitMs: number;
+  /** The handler time the environment reported for its last invocation. */
+  lastDurationMs?: number;
+}
+
+/** One invocation as Lambda bills it, for the meter. */
+export interface InvocationRecord {
+  functionId: string;
+  memoryMb: number;
+  billedMs: number;
+  initMs: number;
+  ok: boolean;
+}
+
+export interface RuntimeHooks {
+  onInvocation?: (record: InvocationRecord) => void;
+  /** Everything a function writes to stdout/stderr, as CloudWatch Logs would receive it. */
+  onLog?: (functionId: string, chunk: Buffer) => void;
 }
 
 const fault = (errorType: string, errorMessage: string): LambdaError =>
@@ -84,17 +103,20 @@ class FunctionPool {
   private readonly maxEnvironments: number;
   private readonly log: WriteStream;
   private readonly baseEnv: Record<string, string>;
+  private readonly hooks: RuntimeHooks;
 
   constructor(
     deployment: FunctionDeployment,
     maxEnvironments: number,
     log: WriteStream,
     baseEnv: Record<string, string>,
+    hooks: RuntimeHooks = {},
   ) {
     this.deployment = deployment;
     this.maxEnvironments = maxEnvironments;
     this.log = log;
     this.baseEnv = baseEnv;
+    this.hooks = hooks;
   }
 
   private spawn(): Environment {
@@ -120,6 +142,8 @@ class FunctionPool {
         AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${d.name}`,
         AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
         LAMBDA_TASK_ROOT: d.functionDir,
+        // The function's own credentials: the metering proxy tells its calls apart by them.
+        AWS_ACCESS_KEY_ID: `fn.${d.logicalId}`,
       },
       // Lambda's memory setting bounds the heap here too (V8 old space), so a leak fails like it would there.
       resourceLimits: { maxOldGenerationSizeMb: d.memoryMb },
@@ -128,17 +152,27 @@ class FunctionPool {
     });
     worker.stdout.pipe(this.log, { end: false });
     worker.stderr.pipe(this.log, { end: false });
+    const onLog = this.hooks.onLog;
+    if (onLog) {
+      worker.stdout.on('data', (chunk: Buffer) => onLog(d.logicalId, chunk));
+      worker.stderr.on('data', (chunk: Buffer) => onLog(d.logicalId, chunk));
+    }
     this.stats.coldStarts += 1;
 
-    const environment: Environment = { worker, busy: false, ready: Promise.resolve() };
+    const environment: Environment = { worker, busy: false, ready: Promise.resolve(), unbilledInitMs: 0 };
     environment.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (message: WorkerMessage) => {
-        if (message.type === 'ready') resolve();
-        else if (message.type === 'init-error') reject(new LambdaError(payloadOf(message)));
-        else {
+        if (message.type === 'ready') {
+          environment.unbilledInitMs = message.initMs;
+          resolve();
+        } else if (message.type === 'init-error') {
+          environment.unbilledInitMs = message.initMs;
+          reject(new LambdaError(payloadOf(message)));
+        } else {
           const pending = environment.pending;
           if (pending === undefined || pending.id !== message.id) return;
           environment.pending = undefined;
+          environment.lastDurationMs = message.durationMs;
           if (message.ok) pending.resolve(message.result);
           else pending.reject(new LambdaError(payloadOf(message)));
         }
@@ -207,9 +241,13 @@ class FunctionPool {
     // The clock starts before the environment is ready: an init that hangs times out like a slow handler.
     const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
+    let ok = false;
+    let timedOut = false;
+    environment.lastDurationMs = undefined;
     try {
       const result = await new Promise<unknown>((resolve, reject) => {
         timer = setTimeout(() => {
+          timedOut = true;
           environment.pending = undefined;
           // Lambda freezes and discards an environment that timed out; so does this runtime.
           this.discard(environment);
@@ -237,6 +275,7 @@ class FunctionPool {
         this.stats.maxResponseBytes,
         Buffer.byteLength(JSON.stringify(result)),
       );
+      ok = true;
       return result;
     } catch (error) {
       this.stats.errors += 1;
@@ -244,6 +283,15 @@ class FunctionPool {
     } finally {
       clearTimeout(timer);
       this.stats.totalMs += Date.now() - started;
+      const durationMs = timedOut ? timeoutMs : (environment.lastDurationMs ?? 0);
+      this.hooks.onInvocation?.({
+        functionId: this.deployment.logicalId,
+        memoryMb: this.deployment.memoryMb,
+        billedMs: Math.ceil(durationMs),
+        initMs: Math.ceil(environment.unbilledInitMs),
+        ok,
+      });
+      environment.unbilledInitMs = 0;
       if (this.environments.includes(environment)) this.release(environment);
     }
   }
@@ -259,6 +307,7 @@ export interface RuntimeOptions {
   concurrency: number;
   /** Variables every environment gets (region, dummy credentials, emulator endpoints). */
   baseEnvironment: Record<string, string>;
+  hooks?: RuntimeHooks;
 }
 
 /** Runs the built functions like Lambda: per-function environments, timeouts, errors by errorType. */
@@ -274,7 +323,7 @@ export class LambdaRuntime {
       this.logs.push(log);
       this.pools.set(
         deployment.logicalId,
-        new FunctionPool(deployment, options.concurrency, log, options.baseEnvironment),
+        new FunctionPool(deployment, options.concurrency, log, options.baseEnvironment, options.hooks),
       );
     }
   }

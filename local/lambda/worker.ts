@@ -100,11 +100,16 @@ const load = async (): Promise<Handler> => {
 };
 
 let handler: Handler | undefined;
+const initStarted = performance.now();
 try {
   handler = await load();
-  port.postMessage({ type: 'ready' } satisfies WorkerMessage);
+  port.postMessage({ type: 'ready', initMs: performance.now() - initStarted } satisfies WorkerMessage);
 } catch (error) {
-  port.postMessage({ type: 'init-error', ...describeInitError(error) } satisfies WorkerMessage);
+  port.postMessage({
+    type: 'init-error',
+    initMs: performance.now() - initStarted,
+    ...describeInitError(error),
+  } satisfies WorkerMessage);
 }
 
 port.on('message', async (request: InvokeRequest) => {
@@ -122,17 +127,25 @@ port.on('message', async (request: InvokeRequest) => {
     fail: () => undefined,
     succeed: () => undefined,
   };
+  const started = performance.now();
   try {
     if (handler === undefined) throw new Error('handler failed to initialise');
     const result = await handler(request.event, context);
     // Lambda returns JSON: whatever does not survive serialisation does not reach the caller either.
     const payload = result === undefined ? null : JSON.parse(JSON.stringify(result));
-    port.postMessage({ type: 'result', id: request.id, ok: true, result: payload } satisfies WorkerMessage);
+    port.postMessage({
+      type: 'result',
+      id: request.id,
+      ok: true,
+      result: payload,
+      durationMs: performance.now() - started,
+    } satisfies WorkerMessage);
   } catch (error) {
     port.postMessage({
       type: 'result',
       id: request.id,
       ok: false,
+      durationMs: performance.now() - started,
       ...describe(error),
     } satisfies WorkerMessage);
   }
