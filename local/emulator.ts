@@ -38,18 +38,28 @@ export interface Emulator {
   stop(): Promise<void>;
 }
 
+/** How to start the emulator: moto's own server, or the launcher that fixes its stream numbering. */
+export type EmulatorFlavour = 'fixed' | 'plain';
+
 /**
  * Starts moto server (S3, EventBridge, SQS, SNS, DynamoDB + Streams in one process) from the project's
- * virtualenv on a free loopback port. Run `scripts/setup.sh` first; it creates .venv.
+ * virtualenv on a free loopback port, through `local/emulator/moto_server.py`, which fixes moto's stream
+ * sequence numbers under concurrent writes (see there). `plain` starts moto_server unchanged, for the
+ * test that shows the defect. Run `scripts/setup.sh` first; it creates .venv.
  */
-export const startEmulator = async (projectRoot: string, log: (line: string) => void): Promise<Emulator> => {
-  const binary = join(projectRoot, '.venv', 'bin', 'moto_server');
+export const startEmulator = async (
+  projectRoot: string,
+  log: (line: string) => void,
+  flavour: EmulatorFlavour = 'fixed',
+): Promise<Emulator> => {
+  const binary = join(projectRoot, '.venv', 'bin', flavour === 'plain' ? 'moto_server' : 'python');
   if (!existsSync(binary)) {
     throw new Error(`${binary} not found: run scripts/setup.sh (creates .venv from requirements-dev.txt)`);
   }
+  const launcher = flavour === 'plain' ? [] : [join(projectRoot, 'local', 'emulator', 'moto_server.py')];
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(binary, [...launcher, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'false' },
   });
