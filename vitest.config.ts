@@ -13,6 +13,7 @@ export default defineConfig({
             TABLE_NAME: 'test-table',
             STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:pipeline',
             ALERTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:alerts',
+            PIPELINE_EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:pipeline-events',
             ALERT_THRESHOLD: '1000',
             ALERT_EVERY_MULTIPLE: 'true',
             AWS_REGION: 'us-east-1',

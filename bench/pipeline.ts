@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import { StreamSource } from '../local/event-sources.ts';
 import { formatCost } from '../local/meter/cost.ts';
 import { OfflinePipeline } from '../local/pipeline.ts';
@@ -17,7 +18,7 @@ import type { ExecutionEvent, ExecutionRecord } from '../local/stepfunctions.ts'
 //   npm run bench -- --files 100 --rows-per-file 10000 --users 10000 --days 1   many small files
 //   npm run bench -- --files 1 --rows-per-file 1000000 --users 10000 --days 1   one large file
 //   npm run bench -- --files 1 --rows-per-file 1000000 --users 10000 --days 30  a month in one file
-// Options: --concurrency N (environments per function, default 4), --no-drain (stop when the workflows
+// Options: --concurrency N (environments per function, default 10), --no-drain (stop when the workflows
 // end, without waiting for the stream consumer and inference: the cost is then incomplete), --json.
 // Rows are spread over the users (user = row × 7919 mod users) and evenly over the days, files in time
 // order (100 files of one day = one file every ~15 minutes). The emulator (moto, one Python process) is
@@ -32,7 +33,7 @@ const { values } = parseArgs({
     rows: { type: 'string' },
     users: { type: 'string', default: '10000' },
     days: { type: 'string', default: '1' },
-    concurrency: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '10' },
     drain: { type: 'boolean', default: true },
     json: { type: 'boolean', default: false },
   },
@@ -47,6 +48,8 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 const TYPES = ['view', 'click', 'purchase', 'refund'];
 const BASE = Date.UTC(2026, 10, 1);
+/** What the generated files hold per user: the independent side of the exactness check. */
+const expected = new Map<string, { count: number; total: number }>();
 
 const generate = async (path: string, file: number): Promise<void> => {
   const out = createWriteStream(path);
@@ -55,7 +58,13 @@ const generate = async (path: string, file: number): Promise<void> => {
   for (let i = 0; i < rowsPerFile; i += 1) {
     const row = file * rowsPerFile + i;
     const at = new Date(BASE + Math.floor(row * step)).toISOString();
-    const line = `u${(row * 7919) % users},${TYPES[row % 4]},${((row % 1000) / 10).toFixed(1)},${at}\n`;
+    const userId = `u${(row * 7919) % users}`;
+    const value = ((row % 1000) / 10).toFixed(1);
+    const sum = expected.get(userId) ?? { count: 0, total: 0 };
+    sum.count += 1;
+    sum.total += Number(value);
+    expected.set(userId, sum);
+    const line = `${userId},${TYPES[row % 4]},${value},${at}\n`;
     if (!out.write(line)) await once(out, 'drain');
   }
   out.end();
@@ -67,6 +76,53 @@ const peakRssMiB = (pid: number | 'self'): number => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return kb / 1024;
+};
+
+/**
+ * Every user's TOTALS against what the generator wrote (count exact, value to float rounding), and the
+ * daily aggregates the API serves summed over the days, for a sample of users.
+ */
+const checkTotals = async (pipeline: OfflinePipeline) => {
+  let mismatched = 0;
+  let checked = 0;
+  const ids = [...expected.keys()];
+  for (let start = 0; start < ids.length; start += 100) {
+    const { Responses } = await pipeline.clients.ddb.send(
+      new BatchGetCommand({
+        RequestItems: {
+          [pipeline.table]: {
+            Keys: ids.slice(start, start + 100).map((id) => ({ PK: `USER#${id}`, SK: 'TOTALS' })),
+          },
+        },
+      }),
+    );
+    for (const item of Responses?.[pipeline.table] ?? []) {
+      const want = expected.get(String(item.userId));
+      checked += 1;
+      if (
+        !want ||
+        item.event_count !== want.count ||
+        Math.abs(Number(item.total_value) - want.total) > 1e-6 * Math.max(1, want.total)
+      )
+        mismatched += 1;
+    }
+  }
+  let dailyMismatched = 0;
+  const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 100)) === 0);
+  const to = new Date(BASE + days * 86_400_000).toISOString().slice(0, 10);
+  for (const id of sample) {
+    const response = await fetch(`${pipeline.apiUrl}/users/${id}/aggregates?from=2026-11-01&to=${to}`);
+    const body = (await response.json()) as { daily?: { event_count: number }[] };
+    const count = (body.daily ?? []).reduce((sum, day) => sum + day.event_count, 0);
+    if (count !== expected.get(id)?.count) dailyMismatched += 1;
+  }
+  return {
+    users: ids.length,
+    totalsChecked: checked,
+    totalsMismatched: mismatched + (ids.length - checked),
+    dailySampled: sample.length,
+    dailyMismatched,
+  };
 };
 
 const main = async () => {
@@ -127,6 +183,7 @@ const main = async () => {
     );
     const storedEvents = reports.reduce((total, report) => total + report.rows.stored, 0);
     const cost = await pipeline.cost(storedEvents);
+    const exactness = values.drain ? await checkTotals(pipeline) : null;
     const moto = pipeline.emulatorPid();
     const statuses: Record<string, number> = {};
     for (const report of reports) statuses[report.status] = (statuses[report.status] ?? 0) + 1;
@@ -144,6 +201,7 @@ const main = async () => {
       stageSeconds: Object.fromEntries([...stages].map(([name, ms]) => [name, ms / 1000])),
       chunks: executions.reduce((total, execution) => total + execution.map.total, 0),
       maxStatePayloadBytes: Math.max(...executions.map((execution) => execution.maxPayloadBytes)),
+      exactness,
       peakRssMiB: {
         runtimeAndFunctions: Math.round(peakRssMiB('self')),
         emulator: moto ? Math.round(peakRssMiB(moto)) : null,

@@ -20,7 +20,7 @@ Options:
   --json          print one JSON document on stdout, progress on stderr
   --endpoint URL  use a running AWS-compatible emulator instead of starting moto
   --timeout S     seconds to wait for each file (default 900)
-  --concurrency N execution environments per function (default 4)
+  --concurrency N execution environments per function (default 10, the Map's MaxConcurrency)
   --build         run sam build even if .aws-sam/build looks fresh
 `;
 
@@ -32,7 +32,7 @@ const { values, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
     endpoint: { type: 'string' },
     timeout: { type: 'string', default: '900' },
-    concurrency: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '10' },
     inbox: { type: 'string', default: 'inbox' },
     'api-port': { type: 'string', default: '3000' },
     build: { type: 'boolean', default: false },

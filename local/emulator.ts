@@ -38,30 +38,42 @@ export interface Emulator {
   stop(): Promise<void>;
 }
 
-/** How to start the emulator: moto's own server, or the launcher that fixes its stream numbering. */
-export type EmulatorFlavour = 'fixed' | 'plain';
+/** How to start the emulator: with the launcher's fixes of moto (always, offline), or without them. */
+export interface EmulatorSettings {
+  /** `plain` is moto unchanged, only for the test that shows what the launcher fixes. */
+  flavour?: 'fixed' | 'plain';
+  /** Seconds between Python thread switches: small values provoke races (tests only). */
+  switchIntervalSeconds?: number;
+}
+export type EmulatorFlavour = NonNullable<EmulatorSettings['flavour']>;
 
 /**
  * Starts moto server (S3, EventBridge, SQS, SNS, DynamoDB + Streams in one process) from the project's
- * virtualenv on a free loopback port, through `local/emulator/moto_server.py`, which fixes moto's stream
- * sequence numbers under concurrent writes (see there). `plain` starts moto_server unchanged, for the
- * test that shows the defect. Run `scripts/setup.sh` first; it creates .venv.
+ * virtualenv on a free loopback port, through `local/emulator/moto_server.py`, which fixes moto's
+ * DynamoDB stream where it departs from DynamoDB (see there). Run `scripts/setup.sh` first; it creates .venv.
  */
 export const startEmulator = async (
   projectRoot: string,
   log: (line: string) => void,
-  flavour: EmulatorFlavour = 'fixed',
+  settings: EmulatorSettings = {},
 ): Promise<Emulator> => {
-  const binary = join(projectRoot, '.venv', 'bin', flavour === 'plain' ? 'moto_server' : 'python');
+  const binary = join(projectRoot, '.venv', 'bin', 'python');
   if (!existsSync(binary)) {
     throw new Error(`${binary} not found: run scripts/setup.sh (creates .venv from requirements-dev.txt)`);
   }
-  const launcher = flavour === 'plain' ? [] : [join(projectRoot, 'local', 'emulator', 'moto_server.py')];
+  const launcher = join(projectRoot, 'local', 'emulator', 'moto_server.py');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(binary, [...launcher, '-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(binary, [launcher, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'false' },
+    env: {
+      ...process.env,
+      MOTO_ALLOW_NONEXISTENT_REGION: 'false',
+      OFFLINE_MOTO_FIXES: settings.flavour === 'plain' ? 'off' : 'on',
+      ...(settings.switchIntervalSeconds === undefined
+        ? {}
+        : { OFFLINE_PYTHON_SWITCH_INTERVAL: String(settings.switchIntervalSeconds) }),
+    },
   });
   let stderrTail = '';
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record as StreamRecord,
+} from '@aws-sdk/client-dynamodb-streams';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -15,7 +21,7 @@ import { AsyncInvokeSource, type EventSource, SqsSource, StreamSource } from './
 import { type FunctionDeployment, LambdaRuntime } from './lambda/runtime.ts';
 import { type CostReport, priceSnapshot } from './meter/cost.ts';
 import { Meter, type MeterSnapshot } from './meter/meter.ts';
-import { MeteringProxy } from './meter/proxy.ts';
+import { MeteringProxy, type ProxyFault } from './meter/proxy.ts';
 import { type Provisioned, provision } from './provision.ts';
 import { type ExecutionEvent, type ExecutionRecord, LocalStepFunctions } from './stepfunctions.ts';
 import { functionsOf, type Json, loadTemplate, resourcesOfType, type Template } from './template.ts';
@@ -176,7 +182,9 @@ export class OfflinePipeline {
       proxy.route('states', sfnUrl);
       const runtime = new LambdaRuntime(deployments, {
         logDir: join(root, '.local', 'logs'),
-        concurrency: options.concurrency ?? 4,
+        // As many as the ProcessRecords Map runs at once: a chunk never waits for an environment while its
+        // Task timeout runs, which Lambda, scaling out, would not make it do.
+        concurrency: options.concurrency ?? 10,
         hooks: {
           onInvocation: (record) => meter.invocation(record),
           onLog: (functionId, chunk) => meter.log(functionId, chunk),
@@ -273,7 +281,11 @@ export class OfflinePipeline {
                   startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
                   filters: (props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters,
                   bisectOnError: props.BisectBatchOnFunctionError === true,
-                  maxRetries: Number(props.MaximumRetryAttempts ?? 10_000),
+                  // -1 is Lambda's "retry until the record succeeds" (or, with a maximum age, expires).
+                  maxRetries:
+                    Number(props.MaximumRetryAttempts ?? -1) < 0
+                      ? Number.POSITIVE_INFINITY
+                      : Number(props.MaximumRetryAttempts),
                   reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
                   onFailureQueueUrl: destination ? queueUrlByArn.get(destination) : undefined,
                 },
@@ -362,6 +374,39 @@ export class OfflinePipeline {
       quietChecks = idle ? quietChecks + 1 : 0;
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
+  }
+
+  streamArn(): string {
+    return this.provisioned.physical.get('Table')?.attributes.StreamArn ?? '';
+  }
+
+  /** Every record the table's stream holds now (all shards, oldest first) that `keep` keeps. */
+  async streamRecords(keep: (record: StreamRecord) => boolean = () => true): Promise<StreamRecord[]> {
+    const streams = new DynamoDBStreamsClient(clientConfig(this.endpoint));
+    const StreamArn = this.streamArn();
+    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn }));
+    const records: StreamRecord[] = [];
+    for (const shard of StreamDescription?.Shards ?? []) {
+      let { ShardIterator } = await streams.send(
+        new GetShardIteratorCommand({ StreamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      );
+      while (ShardIterator !== undefined) {
+        const page = await streams.send(new GetRecordsCommand({ ShardIterator, Limit: 1000 }));
+        if ((page.Records ?? []).length === 0) break;
+        records.push(...(page.Records ?? []).filter(keep));
+        ShardIterator = page.NextShardIterator;
+      }
+    }
+    return records;
+  }
+
+  /** Makes AWS answer matching calls with an error, at the emulator boundary (for fault tests). */
+  injectAwsFault(fault: ProxyFault): void {
+    this.proxy.injectFault(fault);
+  }
+
+  clearAwsFaults(): void {
+    this.proxy.clearFaults();
   }
 
   /** The meter's counts so far, with what the bucket and the table hold now. */

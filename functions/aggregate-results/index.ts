@@ -1,7 +1,8 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
+import { mapWithConcurrency } from '#shared/concurrency.ts';
 import { ChunkNotFoundError } from '#shared/errors.ts';
-import { aggregatesKeyOf, partialKeyOf } from '#shared/keys.ts';
+import { aggregatesKeyOf, lanePageKeyOf, partialKeyOf } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
 import {
   type Aggregate,
@@ -13,9 +14,10 @@ import {
 } from '#shared/model.ts';
 import { logger } from '#shared/powertools.ts';
 import { getJson, putObject } from '#shared/s3.ts';
-import { combinePartials, summarise } from './combine.ts';
+import { combinePartials, contributionsOf, lanePagesOf, summarise } from './combine.ts';
 
 const READ_CONCURRENCY = 16;
+const WRITE_CONCURRENCY = 16;
 const InputSchema = AggregateTaskSchema.extend({ executionArn: z.string() });
 
 export const handler = withPowertools(async (event: unknown, _context: Context): Promise<Aggregate> => {
@@ -49,7 +51,28 @@ export const handler = withPowertools(async (event: unknown, _context: Context):
   const file: AggregatesFile = { fileId: task.fileId, storedRows, groups };
   await putObject(task.bucket, aggregatesKey, JSON.stringify(file), 'application/json');
 
-  const result: Aggregate = { storedRows, aggregatesKey, ...summarise(groups) };
-  logger.info('Results aggregated', { storedRows, users: result.users, userDays: result.userDays });
+  // The pages StoreResults hands to the lanes; deterministic keys, so a retry rewrites the same objects.
+  const lanes = lanePagesOf(task.fileId, contributionsOf(groups));
+  await mapWithConcurrency(lanes.flat(), WRITE_CONCURRENCY, (page) =>
+    putObject(
+      task.bucket,
+      lanePageKeyOf(task.fileId, page.lane, page.page),
+      JSON.stringify(page),
+      'application/json',
+    ),
+  );
+
+  const result: Aggregate = {
+    storedRows,
+    aggregatesKey,
+    ...summarise(groups),
+    lanePages: lanes.map((pages) => pages.length),
+  };
+  logger.info('Results aggregated', {
+    storedRows,
+    users: result.users,
+    userDays: result.userDays,
+    pages: lanes.flat().length,
+  });
   return result;
 });

@@ -1,6 +1,14 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { dailySk, FILE_METADATA_SK, filePk, TOTALS_SK, userPk } from '#shared/keys.ts';
+import {
+  bucketDateOf,
+  bucketValueAttribute,
+  dailySk,
+  FILE_METADATA_SK,
+  filePk,
+  TOTALS_SK,
+  userPk,
+} from '#shared/keys.ts';
 import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
 
 // Reads behind the API routes. Stored items are parsed into the response shapes, so what leaves the API
@@ -93,6 +101,29 @@ const readDaily = async (
   return daily;
 };
 
+/**
+ * A day is its DAILY# item plus, while the day is one of the user's recent ones, its bucket on the TOTALS
+ * item (functions/stream-aggregator/totals.ts). Both are summed: a day moves from one to the other with
+ * two writes, so a read between them can count that day twice for a moment.
+ */
+const withBuckets = (
+  daily: z.infer<typeof DailySchema>[],
+  totals: Record<string, unknown> | undefined,
+  range: { from: string; to: string },
+): z.infer<typeof DailySchema>[] => {
+  const days = new Map(daily.map((day) => [day.date, { ...day }]));
+  for (const [attribute, count] of Object.entries(totals ?? {})) {
+    const date = bucketDateOf(attribute);
+    if (date === undefined || date < range.from || date > range.to || typeof count !== 'number') continue;
+    const value = Number(totals?.[bucketValueAttribute(date)] ?? 0);
+    const day = days.get(date) ?? { date, event_count: 0, total_value: 0 };
+    day.event_count += count;
+    day.total_value += value;
+    days.set(date, day);
+  }
+  return [...days.values()].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+};
+
 export const getUserAggregates = async (
   deps: ApiDeps,
   userId: string,
@@ -102,7 +133,11 @@ export const getUserAggregates = async (
     deps.ddb.send(new GetCommand({ TableName: deps.table, Key: { PK: userPk(userId), SK: TOTALS_SK } })),
     readDaily(deps, userId, range),
   ]);
-  return { userId, totals: Item ? TotalsSchema.parse(Item) : null, daily };
+  return {
+    userId,
+    totals: Item ? TotalsSchema.parse(Item) : null,
+    daily: withBuckets(daily, Item, range),
+  };
 };
 
 /** Events in time order; `from`/`to` are normalised ISO instants, both inclusive. */

@@ -1,9 +1,9 @@
-/** The file's aggregates object is gone (staging/ expired before a redrive, or never written). */
-export class AggregatesNotFoundError extends Error {
-  override name = 'AggregatesNotFoundError';
+/** A page's scoring input is gone (staging/ expired before a redelivery, or never written). */
+export class ScoringInputNotFoundError extends Error {
+  override name = 'ScoringInputNotFoundError';
 }
 
-/** The aggregates object belongs to another file than the event says: a contract bug, never retried into luck. */
-export class AggregatesMismatchError extends Error {
-  override name = 'AggregatesMismatchError';
+/** The scoring input belongs to another file or page than the event says: a contract bug, never retried into luck. */
+export class ScoringInputMismatchError extends Error {
+  override name = 'ScoringInputMismatchError';
 }

@@ -3,44 +3,42 @@ import { parser } from '@aws-lambda-powertools/batch/parser';
 import type { ParsedRecord } from '@aws-lambda-powertools/batch/types';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ddb } from '#shared/clients.ts';
 import { numberEnv, requireEnv } from '#shared/config.ts';
 import { withPowertools } from '#shared/middleware.ts';
-import { AggregatesFileSchema, type FileStoredEvent, FileStoredEventSchema } from '#shared/model.ts';
+import { ScoringPageSchema, type UsersAggregatedEvent, UsersAggregatedEventSchema } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
 import { getJson } from '#shared/s3.ts';
-import { AggregatesNotFoundError } from './errors.ts';
-import { type InferenceDeps, scoreFile } from './score-file.ts';
+import { ScoringInputNotFoundError } from './errors.ts';
+import { type InferenceDeps, scorePage } from './score-file.ts';
 import { zScoreScorer } from './scorer.ts';
 
 const deps: InferenceDeps = {
-  ddb,
   table: requireEnv('TABLE_NAME'),
   scorer: zScoreScorer,
-  readAggregates: (bucket, key) =>
-    getJson(bucket, key, AggregatesFileSchema, (message) => new AggregatesNotFoundError(message)),
+  readScoring: (bucket, key) =>
+    getJson(bucket, key, ScoringPageSchema, (message) => new ScoringInputNotFoundError(message)),
   write: {
     concurrency: numberEnv('WRITE_CONCURRENCY', 4),
     maxAttempts: numberEnv('MAX_WRITE_ATTEMPTS', 8),
     baseDelayMs: numberEnv('WRITE_BASE_DELAY_MS', 50),
   },
-  readAttempts: numberEnv('MAX_READ_ATTEMPTS', 8),
   now: () => new Date(),
 };
 
-// The body is the FileStoredEvent itself (raw message delivery); one that does not parse fails alone.
+// The body is the UsersAggregatedEvent itself (raw message delivery); one that does not parse fails alone.
 const processor = new BatchProcessor(EventType.SQS, {
   parser,
-  innerSchema: FileStoredEventSchema,
+  innerSchema: UsersAggregatedEventSchema,
   transformer: 'json',
   logger,
 });
 
-const scoreMessage = async (record: ParsedRecord<SQSRecord, FileStoredEvent>): Promise<void> => {
-  const result = await scoreFile(deps, record.body);
+const scoreMessage = async (record: ParsedRecord<SQSRecord, UsersAggregatedEvent>): Promise<void> => {
+  const result = await scorePage(deps, record.body);
   metrics.addMetric('UsersScored', MetricUnit.Count, result.users);
   metrics.addMetric('AnomalousUsers', MetricUnit.Count, result.anomalous);
-  logger.info('File scored', { messageId: record.messageId, fileId: record.body.fileId, ...result });
+  const { fileId, lane, page } = record.body;
+  logger.info('Page scored', { messageId: record.messageId, fileId, lane, page, ...result });
 };
 
 /** Partial failures go back to the queue; a batch where every message failed throws, so Lambda retries it. */

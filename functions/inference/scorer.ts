@@ -1,10 +1,11 @@
 /*
  * Scoring sits behind `Scorer` so that a hosted model (a SageMaker or Bedrock endpoint) can replace the
- * built-in one without touching the handler: it takes every user of one file at once, so a remote scorer
- * makes one batched call per file, and it names its model, which is stored with every score.
+ * built-in one without touching the handler: it takes every user of one page of a file at once (up to
+ * 1,000), so a remote scorer makes one batched call per page, and it names its model, which is stored
+ * with every score.
  */
 
-/** A user's running totals (the TOTALS item) at scoring time. */
+/** A user's running totals (the TOTALS item) just before the file being scored was added. */
 export interface History {
   eventCount: number;
   totalValue: number;
@@ -16,7 +17,7 @@ export interface ScoreInput {
   /** The user's events and their summed value in the file being scored. */
   eventCount: number;
   totalValue: number;
-  history: History | null;
+  history: History;
 }
 
 export type ScoreLabel = 'normal' | 'unusual' | 'anomalous' | 'insufficient_history';
@@ -36,7 +37,7 @@ export interface Scorer {
   score(inputs: readonly ScoreInput[]): Promise<Score[]>;
 }
 
-/** Events the user must have besides this file's before a comparison means anything. */
+/** Events the user must have had before this file for a comparison to mean anything. */
 export const MIN_PRIOR_EVENTS = 10;
 /** |z| is capped here, which also gives a finite z when the history has no variance at all. */
 export const MAX_ABS_Z = 10;
@@ -56,17 +57,15 @@ const erf = (x: number): number => {
 };
 
 /**
- * z of the file's mean value per event against the user's running distribution of values: the running
- * mean μ = total_value / event_count and variance σ² = sum_squares / event_count − μ² come from TOTALS,
- * and the mean of k events varies with σ/√k, so z = (mean − μ) / (σ / √k). Few events in the file mean a
- * wide σ/√k and a small z; a history with zero variance gives z = 0 for the same mean and ±MAX_ABS_Z for
- * any other. TOTALS normally already includes this file (the stream is faster than the workflow), so the
- * comparison is against the user's history including it, which damps, but does not hide, a large shift.
+ * z of the file's mean value per event against the user's distribution of values before the file: the
+ * mean μ = total_value / event_count and variance σ² = sum_squares / event_count − μ² come from the
+ * user's totals just before the file was applied, and the mean of k events varies with σ/√k, so
+ * z = (mean − μ) / (σ / √k). Few events in the file mean a wide σ/√k and a small z; a history with zero
+ * variance gives z = 0 for the same mean and ±MAX_ABS_Z for any other.
  */
 export const zScoreOf = (input: ScoreInput): number | null => {
   const { history } = input;
-  if (history === null || input.eventCount < 1) return null;
-  if (history.eventCount - input.eventCount < MIN_PRIOR_EVENTS) return null;
+  if (input.eventCount < 1 || history.eventCount < MIN_PRIOR_EVENTS) return null;
 
   const mean = history.totalValue / history.eventCount;
   const variance = Math.max(0, history.sumSquares / history.eventCount - mean * mean);

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 // Single-table keys and S3 layout: the one place that knows how items and objects are named.
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+const pad = (n: number): string => String(n).padStart(5, '0');
 
 /** A file is one version of one object: same bucket, key and ETag → same id, so reruns write the same items. */
 export const fileIdOf = (bucket: string, key: string, etag: string): string =>
@@ -26,11 +27,39 @@ export const userPk = (userId: string): string => `USER#${userId}`;
 export const eventSk = (timestamp: string, eventId: string): string => `EVENT#${timestamp}#${eventId}`;
 export const dailySk = (date: string): string => `DAILY#${date}`;
 export const TOTALS_SK = 'TOTALS';
+export const TOTALS_TYPE = 'TOTALS';
+export const DAILY_TYPE = 'DAILY';
 export const scoreSk = (fileId: string): string => `SCORE#${fileId}`;
 export const filePk = (key: string): string => `FILE#${key}`;
 export const FILE_METADATA_SK = 'METADATA';
 export const FILES_GSI1PK = 'FILES';
-export const dailyGsi1Pk = (date: string): string => `DAILY#${date}`;
+
+/**
+ * Lanes: every user belongs to one of LANE_COUNT lanes, for good (the count must never change once data
+ * is stored). A file's aggregates reach the table as pages, each page written to its lane's one item,
+ * `LANE#<nn>`; the table's stream then delivers a lane's pages in the order they were written, since
+ * DynamoDB Streams orders the records of one item. So each user's aggregates have a single, ordered
+ * writer, and the record's sequence number (comparable because it is always the same item) is the
+ * user's idempotency guard.
+ */
+export const LANE_COUNT = 16;
+export const LANE_PK_PREFIX = 'LANE#';
+export const LANE_SK = 'PAGE';
+export const laneOf = (userId: string): number =>
+  createHash('sha256').update(userId).digest().readUInt32BE(0) % LANE_COUNT;
+export const lanePk = (lane: number): string => `${LANE_PK_PREFIX}${String(lane).padStart(2, '0')}`;
+/** One file's page of one lane, applied: written after the page, so a re-sent page is recognised. */
+export const appliedPageSk = (fileId: string, lane: number, page: number): string =>
+  `APPLIED#${fileId}#${String(lane).padStart(2, '0')}#${pad(page)}`;
+
+/** A day's count and value while the day is recent are attributes of the TOTALS item (see totals). */
+export const bucketCountAttribute = (date: string): string => `n${date.replaceAll('-', '')}`;
+export const bucketValueAttribute = (date: string): string => `v${date.replaceAll('-', '')}`;
+/** `n20261101` → `2026-11-01`; anything else is not a bucket. */
+export const bucketDateOf = (attribute: string): string | undefined => {
+  const match = /^n(\d{4})(\d{2})(\d{2})$/.exec(attribute);
+  return match ? `${match[1]}-${match[2]}-${match[3]}` : undefined;
+};
 
 export const PREFIX = {
   uploads: 'uploads/',
@@ -40,14 +69,16 @@ export const PREFIX = {
   rejected: 'rejected/',
 } as const;
 
-const pad = (n: number): string => String(n).padStart(5, '0');
-
 export const stagingPrefixOf = (fileId: string): string => `${PREFIX.staging}${fileId}/`;
 export const chunkKeyOf = (fileId: string, chunk: number): string =>
   `${stagingPrefixOf(fileId)}chunks/${pad(chunk)}.ndjson`;
 export const partialKeyOf = (fileId: string, chunk: number): string =>
   `${stagingPrefixOf(fileId)}partials/${pad(chunk)}.json`;
 export const aggregatesKeyOf = (fileId: string): string => `${stagingPrefixOf(fileId)}aggregates.json`;
+export const lanePageKeyOf = (fileId: string, lane: number, page: number): string =>
+  `${stagingPrefixOf(fileId)}lanes/${String(lane).padStart(2, '0')}/${pad(page)}.json`;
+export const scoringPageKeyOf = (fileId: string, lane: number, page: number): string =>
+  `${stagingPrefixOf(fileId)}scoring/${String(lane).padStart(2, '0')}/${pad(page)}.json`;
 export const processedKeyOf = (date: string, fileId: string, chunk: number): string =>
   `${PREFIX.processed}dt=${date}/${fileId}-${pad(chunk)}.json.gz`;
 

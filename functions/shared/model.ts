@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidTaskInputError } from './errors.ts';
+import { LANE_COUNT } from './keys.ts';
 
 // The workflow's payload contracts. Every task parses its input with these at the boundary, so a change
 // to statemachine/ that breaks a contract fails loudly (InvalidTaskInputError) instead of half-working.
@@ -55,6 +56,8 @@ export const AggregateSchema = z.object({
   userDays: z.number().int().nonnegative(),
   aggregatesKey: z.string(),
   topUsers: z.array(TopUserSchema),
+  /** Pages per lane (LANE_COUNT numbers): the file's aggregates, staged for their lanes. */
+  lanePages: z.array(z.number().int().nonnegative()).length(LANE_COUNT),
 });
 export type Aggregate = z.infer<typeof AggregateSchema>;
 
@@ -87,9 +90,59 @@ export const StagedRowSchema = z.object({
 });
 export type StagedRow = z.infer<typeof StagedRowSchema>;
 
-/** Per user and UTC day: [userId, date, eventCount, totalValue]. Arrays keep partials compact. */
-export const GroupSchema = z.tuple([z.string(), z.string(), z.number().int(), z.number()]);
+/**
+ * Per user and UTC day: [userId, date, eventCount, totalValue, sumOfSquares, latestEventAt,
+ * latestEventType]. Arrays keep partials compact.
+ */
+export const GroupSchema = z.tuple([
+  z.string(),
+  z.string(),
+  z.number().int(),
+  z.number(),
+  z.number(),
+  z.string(),
+  z.string(),
+]);
 export type Group = z.infer<typeof GroupSchema>;
+
+/** One user's part of a file, as a lane page carries it: the sums and each day's count and value. */
+export const UserContributionSchema = z.object({
+  userId: z.string(),
+  count: z.number().int().positive(),
+  total: z.number(),
+  squares: z.number(),
+  latestAt: z.string(),
+  latestType: z.string(),
+  days: z.array(z.tuple([z.string(), z.number().int().positive(), z.number()])),
+});
+export type UserContribution = z.infer<typeof UserContributionSchema>;
+
+/** staging/<fileId>/lanes/<lane>/<page>.json: some of a file's users of one lane. */
+export const LanePageSchema = z.object({
+  fileId: z.string(),
+  lane: z.number().int().nonnegative(),
+  page: z.number().int().nonnegative(),
+  users: z.array(UserContributionSchema),
+});
+export type LanePage = z.infer<typeof LanePageSchema>;
+
+/** The LANE#<nn> item, rewritten for each page: its stream records are the lane's pages, in order. */
+export const LaneItemSchema = z.object({
+  type: z.literal('LANE'),
+  bucket: z.string(),
+  key: z.string(),
+  fileId: z.string(),
+  lane: z.number().int().nonnegative(),
+  page: z.number().int().nonnegative(),
+  pageKey: z.string(),
+  /**
+   * The lane's own counter, raised by the same update that hands over the page. DynamoDB Streams delivers
+   * one item's changes in order, so it grows along the lane's records: the users' idempotency guard,
+   * needing no promise about stream sequence numbers.
+   */
+  lane_seq: z.number().int().positive(),
+});
+export type LaneItem = z.infer<typeof LaneItemSchema>;
 
 export const PartialSchema = z.object({
   chunk: z.number().int().nonnegative(),
@@ -105,7 +158,48 @@ export const AggregatesFileSchema = z.object({
 });
 export type AggregatesFile = z.infer<typeof AggregatesFileSchema>;
 
-/** Published on the pipeline-events topic when a file is stored; consumed by inference. */
+/** A user's running totals just before a file's events were added: what a score compares against. */
+export const HistorySchema = z.object({
+  eventCount: z.number().int().nonnegative(),
+  totalValue: z.number(),
+  sumSquares: z.number(),
+});
+
+/**
+ * staging/<fileId>/scoring/<lane>/<page>.json, written by the stream aggregator as it applies a page:
+ * each user's part of the file and the user's totals just before it. Taken at that one moment, the
+ * same on every retry, so a score never depends on when it is computed.
+ */
+export const ScoringPageSchema = z.object({
+  fileId: z.string(),
+  key: z.string(),
+  lane: z.number().int().nonnegative(),
+  page: z.number().int().nonnegative(),
+  users: z.array(
+    z.object({
+      userId: z.string(),
+      eventCount: z.number().int().positive(),
+      totalValue: z.number(),
+      history: HistorySchema,
+    }),
+  ),
+});
+export type ScoringPage = z.infer<typeof ScoringPageSchema>;
+
+/** Published on the pipeline-events topic when a page of a file is applied; consumed by inference. */
+export const UsersAggregatedEventSchema = z.object({
+  type: z.literal('UsersAggregated'),
+  fileId: z.string(),
+  bucket: z.string(),
+  key: z.string(),
+  lane: z.number().int().nonnegative(),
+  page: z.number().int().nonnegative(),
+  scoringKey: z.string(),
+  users: z.number().int().nonnegative(),
+});
+export type UsersAggregatedEvent = z.infer<typeof UsersAggregatedEventSchema>;
+
+/** Published on the pipeline-events topic when a file is stored (for subscribers of whole files). */
 export const FileStoredEventSchema = z.object({
   type: z.literal('FileStored'),
   fileId: z.string(),

@@ -1,19 +1,14 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from '#shared/config.ts';
-import { ChunkNotFoundError, ReconciliationError } from '#shared/errors.ts';
+import { ReconciliationError } from '#shared/errors.ts';
 import { putFileMetadata } from '#shared/file-metadata.ts';
 import { PREFIX, relocate } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
-import {
-  AggregatesFileSchema,
-  type FileStoredEvent,
-  parseTaskInput,
-  StoreTaskSchema,
-} from '#shared/model.ts';
+import { type FileStoredEvent, parseTaskInput, StoreTaskSchema } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
-import { getJson, moveObject } from '#shared/s3.ts';
-import { applyDailyAggregates } from './daily.ts';
+import { moveObject } from '#shared/s3.ts';
+import { handPagesToLanes } from './lanes.ts';
 
 const config = { table: requireEnv('TABLE_NAME') };
 
@@ -31,13 +26,8 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
     );
   }
 
-  const aggregates = await getJson(
-    file.bucket,
-    aggregate.aggregatesKey,
-    AggregatesFileSchema,
-    (message) => new ChunkNotFoundError(message),
-  );
-  const daily = await applyDailyAggregates(config.table, file.fileId, aggregates.groups);
+  // Totals and daily aggregates are applied by the lanes (stream aggregator), one ordered writer per user.
+  const pages = await handPagesToLanes(config.table, file, aggregate.lanePages);
 
   const archiveKey = relocate(file.key, PREFIX.archive);
   await moveObject(file.bucket, file.key, archiveKey);
@@ -52,7 +42,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
   });
 
   metrics.addMetric('FilesStored', MetricUnit.Count, 1);
-  logger.info('Results stored', { ...daily, archiveKey });
+  logger.info('Results stored', { pages, archiveKey });
   const stored: FileStoredEvent = {
     type: 'FileStored',
     fileId: file.fileId,
@@ -62,5 +52,5 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
     storedRows: aggregate.storedRows,
     users: aggregate.users,
   };
-  return { status: 'SUCCEEDED', archiveKey, dailyAggregatesApplied: daily.applied, event: stored };
+  return { status: 'SUCCEEDED', archiveKey, pages, event: stored };
 });

@@ -1,11 +1,17 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { PublishCommand } from '@aws-sdk/client-sns';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ddb, sns } from '#shared/clients.ts';
 import { booleanEnv, positiveIntegerEnv, requireEnv } from '#shared/config.ts';
+import { ChunkNotFoundError } from '#shared/errors.ts';
 import { withPowertools } from '#shared/middleware.ts';
+import { LanePageSchema } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
+import { getJson, putObject } from '#shared/s3.ts';
 import { type AggregatorDeps, aggregateBatch } from './aggregate.ts';
+
+const pipelineEventsTopicArn = requireEnv('PIPELINE_EVENTS_TOPIC_ARN');
 
 const deps: AggregatorDeps = {
   ddb,
@@ -16,32 +22,45 @@ const deps: AggregatorDeps = {
     threshold: positiveIntegerEnv('ALERT_THRESHOLD', 1000),
     everyMultiple: booleanEnv('ALERT_EVERY_MULTIPLE', true),
   },
-  maxAttempts: 4,
+  readPage: (bucket, key) =>
+    getJson(bucket, key, LanePageSchema, (message) => new ChunkNotFoundError(message)),
+  writeScoring: (bucket, key, page) => putObject(bucket, key, JSON.stringify(page), 'application/json'),
+  publishAggregated: async (aggregated) => {
+    await sns.send(
+      new PublishCommand({
+        TopicArn: pipelineEventsTopicArn,
+        Message: JSON.stringify(aggregated),
+        MessageAttributes: { type: { DataType: 'String', StringValue: aggregated.type } },
+      }),
+    );
+  },
   userConcurrency: 16,
 };
 
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /**
- * Totals need every record of a user at once, while the Powertools record handler sees one record at a
- * time. So the grouped, conditional writes run first, over the whole batch; the record handler then only
+ * A lane's pages must be applied in order, while the Powertools record handler sees one record at a time.
+ * So the pages are applied first, over the whole batch (aggregate.ts); the record handler then only
  * replays each record's outcome, and Powertools builds the partial-batch response from it (and throws
- * FullBatchFailureError when no record succeeded, so Lambda retries and bisects the batch).
+ * FullBatchFailureError when no record succeeded, so Lambda retries the batch).
  */
 export const handler = withPowertools(async (event: DynamoDBStreamEvent, context: Context) => {
   const outcome = await aggregateBatch(event.Records, deps);
 
   for (const [record, error] of outcome.failures) {
-    logger.error('Stream record failed', { sequenceNumber: record.dynamodb?.SequenceNumber, error });
+    logger.error('Lane record failed', { sequenceNumber: record.dynamodb?.SequenceNumber, error });
   }
-  metrics.addMetric('StreamEventsApplied', MetricUnit.Count, outcome.applied);
-  metrics.addMetric('StreamEventsSkipped', MetricUnit.Count, outcome.skipped);
+  metrics.addMetric('LanePagesApplied', MetricUnit.Count, outcome.pages - outcome.skippedPages);
+  metrics.addMetric('LanePagesSkipped', MetricUnit.Count, outcome.skippedPages);
+  metrics.addMetric('UsersAggregated', MetricUnit.Count, outcome.users);
   metrics.addMetric('ThresholdAlerts', MetricUnit.Count, outcome.alerts);
-  logger.info('Stream batch aggregated', {
+  logger.info('Lane batch aggregated', {
     records: event.Records.length,
+    pages: outcome.pages,
+    skippedPages: outcome.skippedPages,
     users: outcome.users,
-    applied: outcome.applied,
-    skipped: outcome.skipped,
+    closedDays: outcome.closedDays,
     alerts: outcome.alerts,
     failed: outcome.failures.size,
   });

@@ -6,135 +6,161 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { TOTALS_SK, userPk } from '#shared/keys.ts';
+import {
+  bucketCountAttribute,
+  bucketDateOf,
+  bucketValueAttribute,
+  DAILY_TYPE,
+  dailySk,
+  TOTALS_SK,
+  TOTALS_TYPE,
+  userPk,
+} from '#shared/keys.ts';
+import type { UserContribution } from '#shared/model.ts';
 import { TotalsConflictError } from './errors.ts';
-import type { StreamEvent } from './records.ts';
 
 /*
- * Exactly-once running totals over an at-least-once stream.
+ * A file's contribution to one user, applied exactly once, in one write.
  *
- * Lambda redelivers stream records: a retried batch, a bisected half, and, after a partial failure, every
- * record from the lowest failed sequence number on (including ones that succeeded). All of a user's events
- * share the partition key USER#<id>, so their records come from one shard lineage in sequence order. The
- * TOTALS item therefore keeps a high-water mark `seq_hwm`, the highest sequence number applied, zero-padded
- * to 40 digits so that string comparison in a condition is numeric comparison.
+ * Every user belongs to one lane, and a lane's pages arrive in the order they were written to the lane's
+ * item (DynamoDB Streams orders the records of one item; see #shared/keys.ts). So each user has a single,
+ * ordered writer, and the lane record's sequence number is a guard that only grows: the TOTALS item keeps
+ * `applied_seq`, and the update is conditional on it being lower than the record's. A redelivered record,
+ * or a retry after some users of its page were applied, finds those users at its number and skips them.
  *
- * One UpdateItem per user per batch adds the counts of all the user's records and moves the mark, on the
- * condition that the stored mark is absent or below the batch's smallest sequence number. When the condition
- * fails, a consistent read tells why: records at or below the stored mark were applied before and are
- * dropped; the rest are applied by a retry conditioned on exactly the mark that was read, so nothing can
- * slip in between. A batch whose records are all at or below the mark changes nothing.
+ * The same write keeps the daily aggregate of the user's recent days: `n<yyyymmdd>` and `v<yyyymmdd>` on
+ * the TOTALS item hold the count and value of that day, so a file costs one write per user, not one per
+ * user-day plus one for the totals. Days older than the user's two newest are then closed: added to the
+ * user's DAILY#<date> item, guarded by the same number (so a retry adds nothing twice), and removed from
+ * TOTALS. A day is read as its DAILY# item plus its bucket while one exists.
  *
- * `last_event_type` follows the latest event *time* applied so far (`last_event_at`), not stream order, and
- * an update expression cannot take a maximum. The optimistic update therefore also requires the stored
- * `last_event_at` to be no later than the batch's latest; an older batch (a backfill) fails that condition,
- * and the read-then-retry path applies its counts and keeps the stored last event.
+ * `last_event_type` follows the latest event time applied (`last_event_at`); an update cannot take a
+ * maximum, so the first attempt also requires the stored time to be no later, and a file of older events
+ * (a backfill) takes a second write that leaves the latest event as it is.
  */
+
+/** Days kept as buckets on TOTALS: the newest and the one before (a file a day spills over midnight). */
+export const KEEP_DAYS = 2;
+/** Days one write adds, so an update expression stays far below DynamoDB's 4 KB; more take more writes. */
+export const DAYS_PER_WRITE = 50;
+
+/**
+ * The guard of part `part` of a record's contribution: the sequence number, then the part, so that the
+ * parts of one record order between it and the next record (both numbers are fixed width).
+ */
+export const guardOf = (sequence: string, part: number): string =>
+  `${sequence}#${String(part).padStart(4, '0')}`;
+
+/** A user's contribution as writes: the first carries the sums, every one at most DAYS_PER_WRITE days. */
+export const partsOf = (user: UserContribution): UserContribution[] => {
+  const parts: UserContribution[] = [];
+  for (let start = 0; start === 0 || start < user.days.length; start += DAYS_PER_WRITE) {
+    const days = user.days.slice(start, start + DAYS_PER_WRITE);
+    parts.push(start === 0 ? { ...user, days } : { ...user, count: 0, total: 0, squares: 0, days });
+  }
+  return parts;
+};
 
 export interface TotalsDeps {
   ddb: DynamoDBDocumentClient;
   table: string;
-  /** Conditional updates per user and batch before giving up with TotalsConflictError. */
-  maxAttempts: number;
 }
 
-/** What the alerts need to know after the update. */
 export interface TotalsState {
   eventCount: number;
   alertedMultiple: number;
 }
 
 export interface ApplyResult extends TotalsState {
-  applied: number;
-  /** Records already counted by an earlier delivery. */
-  skipped: number;
+  applied: boolean;
+  closedDays: number;
+  /**
+   * The user's totals just after this contribution (with it, the totals just before), while the user
+   * is still at this record; undefined past it, where a later record's files are in the totals too.
+   */
+  after?: { eventCount: number; totalValue: number; sumSquares: number };
 }
 
-const TotalsItemSchema = z.object({
-  event_count: z.number().default(0),
-  alerted_multiple: z.number().int().nonnegative().default(0),
-  seq_hwm: z.string().optional(),
-  last_event_at: z.string().optional(),
-});
+const TotalsItemSchema = z
+  .object({
+    event_count: z.number().default(0),
+    total_value: z.number().default(0),
+    sum_squares: z.number().default(0),
+    alerted_multiple: z.number().int().nonnegative().default(0),
+    applied_seq: z.string().optional(),
+  })
+  .loose();
 type TotalsItem = z.infer<typeof TotalsItemSchema>;
-
-/** The state a retry is conditioned on, as read after a failed condition. */
-interface Guard {
-  mark: string | undefined;
-  lastEventAt: string | undefined;
-}
 
 const stateOf = (item: TotalsItem): TotalsState => ({
   eventCount: item.event_count,
   alertedMultiple: item.alerted_multiple,
 });
 
-/** Latest by event time; equal times go to the later record in the stream. */
-const latestEvent = (events: readonly StreamEvent[]): StreamEvent | undefined =>
-  events.reduce<StreamEvent | undefined>(
-    (latest, event) => (latest === undefined || event.eventAt >= latest.eventAt ? event : latest),
-    undefined,
-  );
+/** The day buckets an item holds: date → count and value. */
+export const bucketsOf = (item: Record<string, unknown>): Map<string, { count: number; value: number }> => {
+  const buckets = new Map<string, { count: number; value: number }>();
+  for (const [attribute, count] of Object.entries(item)) {
+    const date = bucketDateOf(attribute);
+    if (date === undefined || typeof count !== 'number') continue;
+    const value = item[bucketValueAttribute(date)];
+    buckets.set(date, { count, value: typeof value === 'number' ? value : 0 });
+  }
+  return buckets;
+};
 
-/**
- * The single UpdateItem for one user's records (non-empty, in stream order). Without a guard it is the
- * optimistic first attempt; with one it is the retry conditioned on the state that was read.
- */
+/** Buckets to close: all but the KEEP_DAYS newest dates (ISO dates sort as strings). */
+export const daysToClose = (dates: Iterable<string>): string[] => {
+  const sorted = [...dates].sort();
+  return sorted.slice(0, Math.max(0, sorted.length - KEEP_DAYS));
+};
+
+/** The UpdateItem that applies one part of a user's contribution; `withLatest` also moves the latest event. */
 export const totalsUpdateOf = (
   table: string,
-  userId: string,
-  events: readonly StreamEvent[],
-  guard?: Guard,
+  user: UserContribution,
+  guard: string,
+  appliedAt: string,
+  withLatest: boolean,
 ): UpdateCommandInput => {
-  const first = events[0];
-  const last = events.at(-1);
-  const latest = latestEvent(events);
-  if (first === undefined || last === undefined || latest === undefined) {
-    throw new RangeError('totalsUpdateOf needs at least one event');
+  const names: Record<string, string> = { '#type': 'type' };
+  const values: Record<string, unknown> = {
+    ':type': TOTALS_TYPE,
+    ':userId': user.userId,
+    ':seq': guard,
+    ':appliedAt': appliedAt,
+    ':count': user.count,
+    ':total': user.total,
+    ':squares': user.squares,
+  };
+  const sets = ['#type = :type', 'userId = :userId', 'applied_seq = :seq', 'last_updated = :appliedAt'];
+  const adds = ['event_count :count', 'total_value :total', 'sum_squares :squares'];
+  user.days.forEach(([date, count, value], i) => {
+    names[`#n${i}`] = bucketCountAttribute(date);
+    names[`#v${i}`] = bucketValueAttribute(date);
+    values[`:n${i}`] = count;
+    values[`:v${i}`] = value;
+    adds.push(`#n${i} :n${i}`, `#v${i} :v${i}`);
+  });
+  let condition = '(attribute_not_exists(applied_seq) OR applied_seq < :seq)';
+  if (withLatest) {
+    sets.push('last_event_at = :latestAt', 'last_event_type = :latestType');
+    values[':latestAt'] = user.latestAt;
+    values[':latestType'] = user.latestType;
+    condition += ' AND (attribute_not_exists(last_event_at) OR last_event_at <= :latestAt)';
   }
-  const setLastEvent =
-    guard === undefined || guard.lastEventAt === undefined || latest.eventAt >= guard.lastEventAt;
-
-  const sets = ['#type = :type', 'userId = :userId', 'seq_hwm = :mark', 'last_updated = :lastUpdated'];
-  if (setLastEvent) sets.push('last_event_type = :lastEventType', 'last_event_at = :lastEventAt');
-
-  let condition: string;
-  const conditionValues: Record<string, unknown> = {};
-  if (guard === undefined) {
-    condition =
-      '(attribute_not_exists(seq_hwm) OR seq_hwm < :firstSequence) AND ' +
-      '(attribute_not_exists(last_event_at) OR last_event_at <= :lastEventAt)';
-    conditionValues[':firstSequence'] = first.sequence;
-  } else if (guard.mark === undefined) {
-    condition = 'attribute_not_exists(seq_hwm)';
-  } else {
-    condition = 'seq_hwm = :readMark';
-    conditionValues[':readMark'] = guard.mark;
-  }
-
   return {
     TableName: table,
-    Key: { PK: userPk(userId), SK: TOTALS_SK },
-    UpdateExpression: `SET ${sets.join(', ')} ADD event_count :count, total_value :total, sum_squares :squares`,
+    Key: { PK: userPk(user.userId), SK: TOTALS_SK },
+    UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
     ConditionExpression: condition,
-    ExpressionAttributeNames: { '#type': 'type' },
-    ExpressionAttributeValues: {
-      ':type': 'TOTALS',
-      ':userId': userId,
-      ':mark': last.sequence,
-      // ApproximateCreationDateTime of the last record: a redelivery writes the same value.
-      ':lastUpdated': last.insertedAt,
-      ...(setLastEvent ? { ':lastEventType': latest.eventType, ':lastEventAt': latest.eventAt } : {}),
-      ':count': events.length,
-      ':total': events.reduce((sum, event) => sum + event.value, 0),
-      ':squares': events.reduce((sum, event) => sum + event.value * event.value, 0),
-      ...conditionValues,
-    },
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
     ReturnValues: 'ALL_NEW',
   };
 };
 
-const readTotals = async (deps: TotalsDeps, userId: string): Promise<TotalsItem> => {
+const readTotals = async (deps: TotalsDeps, userId: string): Promise<Record<string, unknown>> => {
   const { Item } = await deps.ddb.send(
     new GetCommand({
       TableName: deps.table,
@@ -142,40 +168,133 @@ const readTotals = async (deps: TotalsDeps, userId: string): Promise<TotalsItem>
       ConsistentRead: true,
     }),
   );
-  return TotalsItemSchema.parse(Item ?? {});
+  return Item ?? {};
 };
 
-/** Adds one user's records of a batch to the TOTALS item, skipping any already applied (see above). */
-export const applyToTotals = async (
+const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
+
+/** Applies one part unless the user is already at (or past) its guard; returns the item after. */
+const applyOnce = async (
   deps: TotalsDeps,
-  userId: string,
-  events: readonly StreamEvent[],
-): Promise<ApplyResult> => {
-  let pending = events;
-  let guard: Guard | undefined;
-  for (let attempt = 1; ; attempt += 1) {
+  part: UserContribution,
+  guard: string,
+  appliedAt: string,
+  latestToo: boolean,
+): Promise<{ item: Record<string, unknown>; applied: boolean }> => {
+  for (const withLatest of latestToo ? [true, false] : [false]) {
     try {
       const { Attributes } = await deps.ddb.send(
-        new UpdateCommand(totalsUpdateOf(deps.table, userId, pending, guard)),
+        new UpdateCommand(totalsUpdateOf(deps.table, part, guard, appliedAt, withLatest)),
       );
-      return {
-        ...stateOf(TotalsItemSchema.parse(Attributes ?? {})),
-        applied: pending.length,
-        skipped: events.length - pending.length,
-      };
+      return { item: Attributes ?? {}, applied: true };
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      if (attempt >= deps.maxAttempts) {
-        throw new TotalsConflictError(
-          `TOTALS of user ${userId} changed under ${attempt} conditional updates`,
-          { cause: error },
-        );
-      }
+      if (!isConditionFailure(error)) throw error;
     }
-    const current = await readTotals(deps, userId);
-    const mark = current.seq_hwm;
-    pending = events.filter((event) => mark === undefined || event.sequence > mark);
-    if (pending.length === 0) return { ...stateOf(current), applied: 0, skipped: events.length };
-    guard = { mark, lastEventAt: current.last_event_at };
+    const current = await readTotals(deps, part.userId);
+    const { applied_seq: mark } = TotalsItemSchema.parse(current);
+    if (mark !== undefined && mark >= guard) return { item: current, applied: false };
+    // Only the latest-event condition failed: this file's events are older; apply without moving it.
   }
+  throw new TotalsConflictError(`TOTALS of user ${part.userId} changed under its lane's single writer`);
+};
+
+/** Moves closed days from TOTALS buckets to DAILY# items: each at most once per sequence. */
+const closeDays = async (
+  deps: TotalsDeps,
+  userId: string,
+  item: Record<string, unknown>,
+  sequence: string,
+): Promise<number> => {
+  const buckets = bucketsOf(item);
+  const closing = daysToClose(buckets.keys());
+  if (closing.length === 0) return 0;
+  for (const date of closing) {
+    const bucket = buckets.get(date) ?? { count: 0, value: 0 };
+    try {
+      await deps.ddb.send(
+        new UpdateCommand({
+          TableName: deps.table,
+          Key: { PK: userPk(userId), SK: dailySk(date) },
+          UpdateExpression:
+            'SET #type = :type, userId = :userId, #date = :date, applied_seq = :seq ' +
+            'ADD event_count :count, total_value :value',
+          ConditionExpression: 'attribute_not_exists(applied_seq) OR applied_seq < :seq',
+          ExpressionAttributeNames: { '#type': 'type', '#date': 'date' },
+          ExpressionAttributeValues: {
+            ':type': DAILY_TYPE,
+            ':userId': userId,
+            ':date': date,
+            ':seq': sequence,
+            ':count': bucket.count,
+            ':value': bucket.value,
+          },
+        }),
+      );
+    } catch (error) {
+      // Closed under this sequence before a crash: the bucket is still there, the day already has it.
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+  // DAYS_PER_WRITE days a REMOVE, as for the ADDs: a file of a year of days must not outgrow the 4 KB
+  // expression limit. Safe to stop between two: every removed day is in its DAILY# item already.
+  for (let start = 0; start < closing.length; start += DAYS_PER_WRITE) {
+    const names = Object.fromEntries(
+      closing.slice(start, start + DAYS_PER_WRITE).flatMap((date, i) => [
+        [`#n${i}`, bucketCountAttribute(date)],
+        [`#v${i}`, bucketValueAttribute(date)],
+      ]),
+    );
+    try {
+      await deps.ddb.send(
+        new UpdateCommand({
+          TableName: deps.table,
+          Key: { PK: userPk(userId), SK: TOTALS_SK },
+          UpdateExpression: `REMOVE ${Object.keys(names).join(', ')}`,
+          ConditionExpression: 'applied_seq = :seq',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':seq': sequence },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      throw new TotalsConflictError(`TOTALS of user ${userId} moved past ${sequence} while closing days`);
+    }
+  }
+  return closing.length;
+};
+
+/** Applies one user's contribution from the lane record `sequence`, then closes old days. */
+export const applyContribution = async (
+  deps: TotalsDeps,
+  user: UserContribution,
+  sequence: string,
+  appliedAt: string,
+): Promise<ApplyResult> => {
+  const parts = partsOf(user);
+  let item: Record<string, unknown> = {};
+  let applied = false;
+  for (const [index, part] of parts.entries()) {
+    const result = await applyOnce(deps, part, guardOf(sequence, index), appliedAt, index === 0);
+    item = result.item;
+    applied ||= result.applied;
+  }
+  const parsed = TotalsItemSchema.parse(item);
+  const last = guardOf(sequence, parts.length - 1);
+  // Only while the user is at this record: past it, a later record of the lane has taken over.
+  const closedDays = parsed.applied_seq === last ? await closeDays(deps, user.userId, item, last) : 0;
+  const current = parsed.applied_seq === last;
+  return {
+    ...stateOf(parsed),
+    applied,
+    closedDays,
+    ...(current
+      ? {
+          after: {
+            eventCount: parsed.event_count,
+            totalValue: parsed.total_value,
+            sumSquares: parsed.sum_squares,
+          },
+        }
+      : {}),
+  };
 };

@@ -1,33 +1,72 @@
-"""moto server as the offline runtime starts it: moto's own server, with one defect fixed.
+"""moto server as the offline runtime starts it: moto's own server, with two stream defects fixed.
 
-moto's DynamoDB stream shard numbers a new record from the length of its record list and appends it
-without a lock (moto/dynamodb/models/table.py, StreamShard.add). moto_server handles requests on
-threads, so two concurrent writes can read the same length: two records get one sequence number, and a
-reader that resumes after that number reads one record twice (GetRecords maps sequence numbers back to
-list positions). DynamoDB gives every record of a shard a unique, increasing sequence number; this
-launcher restores that by serialising the numbering and the append. Product code must never work around
-an emulator defect; the fix belongs here. tests/integration/emulator.test.ts shows the defect on plain
-moto_server and its absence here.
+1. moto's DynamoDB stream shard numbers a new record from the length of its record list and appends it
+   without a lock (moto/dynamodb/models/table.py, StreamShard.add). moto_server handles requests on
+   threads, so two concurrent writes can read the same length: two records get one sequence number, and
+   a reader that resumes after that number reads one record twice (GetRecords maps sequence numbers back
+   to list positions). DynamoDB gives every record of a shard a unique, increasing sequence number; the
+   numbering and the append are serialised here.
+2. An UpdateItem that creates an item first puts the bare key (moto/dynamodb/models/__init__.py,
+   update_item), and that put streams an INSERT of the key alone before the real INSERT. DynamoDB streams
+   one record per write; the key-only record is suppressed here.
+
+Product code must never work around an emulator defect; the fixes belong here.
+tests/integration/emulator.test.ts shows each defect on plain moto_server and its absence here.
 
 Usage: python moto_server.py [moto_server arguments]
+Environment: OFFLINE_MOTO_FIXES=off starts moto unchanged (to show the defects);
+OFFLINE_PYTHON_SWITCH_INTERVAL=<seconds> makes request threads interleave more often (to provoke races).
 """
 
+import os
 import sys
 import threading
 
-from moto.dynamodb.models.table import StreamShard
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import StreamShard, Table
 from moto.server import main
 
 _append_lock = threading.Lock()
 _unlocked_add = StreamShard.add
+_calls = threading.local()
 
 
 def _add(self, old, new):
+    if getattr(_calls, "key_only_put", False):
+        return
     with _append_lock:
         _unlocked_add(self, old, new)
 
 
-StreamShard.add = _add
+_update_item = DynamoDBBackend.update_item
+_put_item = Table.put_item
+
+
+def _update_item_once(self, *args, **kwargs):
+    _calls.in_update = True
+    try:
+        return _update_item(self, *args, **kwargs)
+    finally:
+        _calls.in_update = False
+
+
+def _put_item_in_update(self, *args, **kwargs):
+    # Thread-local, so a concurrent write by another request still streams its record.
+    if not getattr(_calls, "in_update", False):
+        return _put_item(self, *args, **kwargs)
+    _calls.key_only_put = True
+    try:
+        return _put_item(self, *args, **kwargs)
+    finally:
+        _calls.key_only_put = False
+
+
+if os.environ.get("OFFLINE_MOTO_FIXES", "on") != "off":
+    StreamShard.add = _add
+    DynamoDBBackend.update_item = _update_item_once
+    Table.put_item = _put_item_in_update
+if os.environ.get("OFFLINE_PYTHON_SWITCH_INTERVAL"):
+    sys.setswitchinterval(float(os.environ["OFFLINE_PYTHON_SWITCH_INTERVAL"]))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -80,6 +80,35 @@ export interface Upstream {
   body: Buffer;
 }
 
+/**
+ * A fault the proxy answers in place of the emulator, for tests of retries and partial progress: the
+ * matching calls after the first `after` get the error, `times` times, as AWS would send it.
+ */
+export interface ProxyFault {
+  service: string;
+  operation: string;
+  principal?: string;
+  after?: number;
+  times: number;
+  status: number;
+  code: string;
+  message?: string;
+}
+
+const faultResponse = (service: string, fault: ProxyFault) => {
+  const message = fault.message ?? 'injected by the offline runtime';
+  if (service === 's3') {
+    return {
+      headers: { 'content-type': 'application/xml' },
+      body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>${message}</Message></Error>`,
+    };
+  }
+  return {
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': fault.code },
+    body: JSON.stringify({ __type: fault.code, message }),
+  };
+};
+
 export interface ProxyOptions {
   /** The emulator's URL: where every service goes unless routed elsewhere. */
   upstream: string;
@@ -92,12 +121,34 @@ export class MeteringProxy {
   private readonly agent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
   private readonly meter: Meter;
   private readonly dynamo: DynamoMeter;
+  private readonly faults: (ProxyFault & { seen: number })[] = [];
   private server?: Server;
 
   constructor(options: ProxyOptions) {
     this.upstream = new URL(options.upstream);
     this.meter = options.meter;
     this.dynamo = new DynamoMeter(options.meter, (target, body) => this.send('dynamodb', target, body));
+  }
+
+  injectFault(fault: ProxyFault): void {
+    this.faults.push({ ...fault, seen: 0 });
+  }
+
+  clearFaults(): void {
+    this.faults.splice(0);
+  }
+
+  /** The fault this call meets, if any: counted per fault, so `after` skips the first matching calls. */
+  private takeFault(principal: string, service: string, operation: string): ProxyFault | undefined {
+    for (const fault of this.faults) {
+      if (fault.times <= 0 || fault.service !== service || fault.operation !== operation) continue;
+      if (fault.principal !== undefined && fault.principal !== principal) continue;
+      fault.seen += 1;
+      if (fault.seen <= (fault.after ?? 0)) continue;
+      fault.times -= 1;
+      return fault;
+    }
+    return undefined;
   }
 
   /** Sends a service (SigV4 scope name, e.g. `states`) somewhere other than the emulator. */
@@ -170,6 +221,33 @@ export class MeteringProxy {
     const { principal, service } = identityOf(request.headers);
     const method = request.method ?? 'GET';
     const url = new URL(request.url ?? '/', 'http://proxy');
+    if (this.faults.length > 0) {
+      const body = service === 's3' ? Buffer.alloc(0) : await readBody(request);
+      const operation =
+        service === 's3'
+          ? s3OperationOf(method, url, request.headers)
+          : rpcOperationOf(request.headers, body);
+      const fault = this.takeFault(principal, service, operation);
+      if (fault) {
+        if (service === 's3') request.resume();
+        const { headers, body: errorBody } = faultResponse(service, fault);
+        this.meter.request({
+          principal,
+          service,
+          operation,
+          status: fault.status,
+          requestBytes: body.length,
+          responseBytes: errorBody.length,
+        });
+        response.writeHead(fault.status, headers);
+        response.end(errorBody);
+        return;
+      }
+      if (service !== 's3') {
+        await this.forwardBuffered(principal, service, operation, method, request, body, response);
+        return;
+      }
+    }
     if (service === 's3') {
       await this.stream(request, response, (status, requestBytes, responseBytes) =>
         this.meter.request({
@@ -184,7 +262,26 @@ export class MeteringProxy {
       return;
     }
     const body = await readBody(request);
-    const operation = rpcOperationOf(request.headers, body);
+    await this.forwardBuffered(
+      principal,
+      service,
+      rpcOperationOf(request.headers, body),
+      method,
+      request,
+      body,
+      response,
+    );
+  }
+
+  private async forwardBuffered(
+    principal: string,
+    service: string,
+    operation: string,
+    method: string,
+    request: IncomingMessage,
+    body: Buffer,
+    response: ServerResponse,
+  ): Promise<void> {
     const headers = { ...request.headers, method, path: request.url ?? '/' };
     const upstream =
       service === 'dynamodb'

@@ -5,6 +5,7 @@ import {
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../local/aws.ts';
 import { toLambdaStreamRecord } from '../../local/event-sources.ts';
@@ -18,6 +19,7 @@ import {
   queueDepth,
   startPipeline,
   subscribeQueue,
+  take,
   uploadAndWait,
   userRows,
 } from './support.ts';
@@ -27,6 +29,9 @@ import {
 
 let pipeline: OfflinePipeline;
 let alertsQueue: string;
+let pipelineEvents: string;
+/** A UsersAggregated message as the stream aggregator published it: a good message for inference. */
+let aggregatedMessage: string;
 const THRESHOLD = 10;
 
 const totals = async (userId: string) => item(pipeline, `USER#${userId}`, 'TOTALS');
@@ -36,10 +41,14 @@ beforeAll(async () => {
     parameters: { AlertThreshold: String(THRESHOLD), AlertEveryMultiple: 'true' },
   });
   alertsQueue = await subscribeQueue(pipeline, 'AlertsTopic', 'it-analytics-alerts');
+  pipelineEvents = await subscribeQueue(pipeline, 'PipelineEventsTopic', 'it-analytics-pipeline-events');
+  // cy: twelve events of value 5, then three of value 9 in the second file: far outside her history.
+  const cy = (n: number, value: number, day: string) =>
+    Array.from({ length: n }, (_, i) => ['an-cy', 'view', value, `2026-11-${day}T0${i % 10}:00:00Z`]);
   await uploadAndWait(
     pipeline,
     'uploads/an/one.csv',
-    csv(HEADER, [...userRows('an-amy', 8), ...userRows('an-bo', 3)]),
+    csv(HEADER, [...userRows('an-amy', 8), ...userRows('an-bo', 3), ...cy(12, 5, '01')]),
   );
   await uploadAndWait(
     pipeline,
@@ -52,9 +61,12 @@ beforeAll(async () => {
         '2026-11-02T10:00:00Z',
       ]),
       ...userRows('an-bo', 2),
+      ...cy(3, 9, '02'),
     ]),
   );
   await pipeline.waitIdle(120_000);
+  const published = (await take(pipeline, pipelineEvents)).map((message) => String(message.Body));
+  aggregatedMessage = published.find((body) => body.includes('"UsersAggregated"')) ?? '';
 });
 
 afterAll(async () => {
@@ -72,7 +84,7 @@ describe('running totals from the table stream', () => {
     expect(await totals('an-bo')).toMatchObject({ event_count: 5, total_value: 9 });
   });
 
-  it('do not change when the stream redelivers records', async () => {
+  it('do not change when the stream redelivers the lanes’ records', async () => {
     const before = await totals('an-amy');
     const streams = new DynamoDBStreamsClient(clientConfig(pipeline.endpoint));
     const streamArn = pipeline.provisioned.physical.get('Table')?.attributes.StreamArn ?? '';
@@ -85,19 +97,39 @@ describe('running totals from the table stream', () => {
       }),
     );
     const { Records = [] } = await streams.send(new GetRecordsCommand({ ShardIterator, Limit: 1000 }));
-    const amyInserts = Records.filter(
-      (record) =>
-        record.eventName === 'INSERT' &&
-        record.dynamodb?.Keys?.PK?.S === 'USER#an-amy' &&
-        record.dynamodb.Keys.SK?.S?.startsWith('EVENT#'),
-    ).map((record) => toLambdaStreamRecord(record, streamArn));
-    expect(amyInserts.length).toBe(22);
+    const pages = Records.filter((record) => record.dynamodb?.Keys?.PK?.S?.startsWith('LANE#')).map(
+      (record) => toLambdaStreamRecord(record, streamArn),
+    );
+    expect(pages.length).toBeGreaterThanOrEqual(2);
 
-    const response = await pipeline.runtime.invoke('StreamAggregatorFunction', {
-      Records: amyInserts.slice(3, 17),
+    // The whole batch again, then its second half again: what Lambda redelivers after a failure.
+    const whole = await pipeline.runtime.invoke('StreamAggregatorFunction', { Records: pages });
+    const half = await pipeline.runtime.invoke('StreamAggregatorFunction', {
+      Records: pages.slice(Math.floor(pages.length / 2)),
     });
 
-    expect(response).toEqual({ batchItemFailures: [] });
+    expect(whole).toEqual({ batchItemFailures: [] });
+    expect(half).toEqual({ batchItemFailures: [] });
+    expect(await totals('an-amy')).toEqual(before);
+  });
+
+  it('do not change when a file’s pages are handed to their lanes again (a retried StoreResults)', async () => {
+    const before = await totals('an-amy');
+    const { Items = [] } = await pipeline.clients.ddb.send(
+      new ScanCommand({
+        TableName: pipeline.table,
+        FilterExpression: 'begins_with(PK, :lane)',
+        ExpressionAttributeValues: { ':lane': 'LANE#' },
+      }),
+    );
+    expect(Items.length).toBeGreaterThan(0);
+    // Rewrite each lane's last page, then the first file's page of amy's lane: new stream records both.
+    for (const lane of Items)
+      await pipeline.clients.ddb.send(
+        new PutCommand({ TableName: pipeline.table, Item: { ...lane, rewrittenBy: 'test' } }),
+      );
+    await pipeline.waitIdle(60_000);
+
     expect(await totals('an-amy')).toEqual(before);
   });
 });
@@ -115,24 +147,27 @@ describe('threshold alerts', () => {
 });
 
 describe('the inference fan-out', () => {
-  it('scores every user of every stored file', async () => {
-    const scores = await api(pipeline, '/users/an-amy/scores');
+  it('stores a score for each user found anomalous against the totals before the file, none for the rest', async () => {
+    const cy = await api(pipeline, '/users/an-cy/scores');
+    const amy = await api(pipeline, '/users/an-amy/scores');
 
-    expect(scores.status).toBe(200);
-    expect((scores.body.items as unknown[]).length).toBe(2);
+    // cy's second file is scored against the twelve events before it; amy never had ten before a file.
+    expect(cy.status).toBe(200);
+    expect(cy.body.items).toEqual([
+      expect.objectContaining({ label: 'anomalous', eventCount: 3, meanValue: 9 }),
+    ]);
+    expect(amy.body.items).toEqual([]);
   });
 
   it('sends a poison message to the dead-letter queue while the rest of its batch succeeds', async () => {
-    const stored = JSON.parse(
-      String(pipeline.stepFunctions.list().find((e) => e.input.includes('an/one.csv'))?.output),
-    );
-    const good = JSON.stringify(stored.stored.event);
+    const good = aggregatedMessage;
+    expect(JSON.parse(good)).toMatchObject({ type: 'UsersAggregated' });
     await pipeline.clients.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: pipeline.provisioned.ref('InferenceQueue'),
         Entries: [
           { Id: 'good', MessageBody: good },
-          { Id: 'poison', MessageBody: '{"type":"FileStored","not":"the right shape"}' },
+          { Id: 'poison', MessageBody: '{"type":"UsersAggregated","not":"the right shape"}' },
         ],
       }),
     );
@@ -144,9 +179,6 @@ describe('the inference fan-out', () => {
   });
 
   it('retries a batch in which every record failed instead of acknowledging it', async () => {
-    const stored = JSON.parse(
-      String(pipeline.stepFunctions.list().find((e) => e.input.includes('an/two.csv'))?.output),
-    );
     const dlqBefore = await queueDepth(pipeline, 'InferenceDeadLetterQueue');
     const invocationsBefore = pipeline.runtime.stats().InferenceFunction?.invocations ?? 0;
     // The whole invocation fails once (as a crashed or throttled function would); the batch must come back.
@@ -159,7 +191,7 @@ describe('the inference fan-out', () => {
     await pipeline.clients.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: pipeline.provisioned.ref('InferenceQueue'),
-        Entries: [{ Id: 'again', MessageBody: JSON.stringify(stored.stored.event) }],
+        Entries: [{ Id: 'again', MessageBody: aggregatedMessage }],
       }),
     );
 
@@ -204,7 +236,7 @@ describe('the analytics API', () => {
     const { status, body } = await api(pipeline, '/files/uploads/an/one.csv');
 
     expect(status).toBe(200);
-    expect(body).toMatchObject({ status: 'SUCCEEDED', rows: { total: 11, stored: 11, rejected: 0 } });
+    expect(body).toMatchObject({ status: 'SUCCEEDED', rows: { total: 23, stored: 23, rejected: 0 } });
   });
 
   it.each([

@@ -4,6 +4,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
+  DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
@@ -16,7 +17,7 @@ export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The whole offline pipeline, quiet, on its own emulator; stop it in afterAll. */
 export const startPipeline = (options: Partial<OfflineOptions> = {}): Promise<OfflinePipeline> =>
-  OfflinePipeline.start({ root: projectRoot, stackName: 'it', concurrency: 4, ...options });
+  OfflinePipeline.start({ root: projectRoot, stackName: 'it', ...options });
 
 /** A CSV with a header and the given rows, each a record of column → value. */
 export const csv = (header: string[], rows: (string | number)[][]): string =>
@@ -62,16 +63,20 @@ export const eventItems = async (pipeline: OfflinePipeline, userId: string) => {
   return items;
 };
 
-export const dailyItems = async (pipeline: OfflinePipeline, userId: string) =>
-  (
-    await pipeline.clients.ddb.send(
-      new QueryCommand({
-        TableName: pipeline.table,
-        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
-        ExpressionAttributeValues: { ':pk': `USER#${userId}`, ':sk': 'DAILY#' },
-      }),
-    )
-  ).Items ?? [];
+/**
+ * A user's daily aggregates as the API serves them (DAILY# items plus the recent days kept on TOTALS),
+ * once the lanes have applied everything in flight: aggregates are applied from the table stream.
+ */
+export const dailyAggregates = async (pipeline: OfflinePipeline, userId: string, from = '2026-10-01') => {
+  await pipeline.waitIdle(120_000);
+  const response = await fetch(
+    `${pipeline.apiUrl}/users/${encodeURIComponent(userId)}/aggregates?from=${from}&to=2026-12-31`,
+  );
+  const body = (await response.json()) as {
+    daily?: { date: string; event_count: number; total_value: number }[];
+  };
+  return body.daily ?? [];
+};
 
 export const item = async (pipeline: OfflinePipeline, PK: string, SK: string) =>
   (await pipeline.clients.ddb.send(new GetCommand({ TableName: pipeline.table, Key: { PK, SK } }))).Item;
@@ -129,13 +134,42 @@ export const drain = async (pipeline: OfflinePipeline, queueUrl: string): Promis
   const seen = new Map<string, Message>();
   for (let empty = 0; empty < 2; ) {
     const { Messages = [] } = await pipeline.clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['All'],
+      }),
     );
     const fresh = Messages.filter((message) => !seen.has(String(message.MessageId)));
     for (const message of fresh) seen.set(String(message.MessageId), message);
     empty = fresh.length === 0 ? empty + 1 : 0;
   }
   return [...seen.values()];
+};
+
+/** Receives and deletes every message in a queue, so each is seen exactly once. */
+export const take = async (pipeline: OfflinePipeline, queueUrl: string): Promise<Message[]> => {
+  const taken: Message[] = [];
+  for (;;) {
+    const { Messages = [] } = await pipeline.clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        VisibilityTimeout: 30,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    if (Messages.length === 0) return taken;
+    taken.push(...Messages);
+    await pipeline.clients.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })),
+      }),
+    );
+  }
 };
 
 export const queueDepth = async (pipeline: OfflinePipeline, queueLogicalId: string): Promise<number> => {

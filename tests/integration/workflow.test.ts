@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OfflinePipeline } from '../../local/pipeline.ts';
 import {
   csv,
-  dailyItems,
+  dailyAggregates,
   drain,
   eventItems,
   fileMetadata,
@@ -45,7 +45,7 @@ describe('a clean file', () => {
     expect(await eventItems(pipeline, 'wf-ben')).toHaveLength(3);
     const metadata = await fileMetadata(pipeline, key);
     expect(metadata).toMatchObject({ status: 'SUCCEEDED', rows: { total: 10, stored: 10, rejected: 0 } });
-    const [annDaily] = await dailyItems(pipeline, 'wf-ann');
+    const [annDaily] = await dailyAggregates(pipeline, 'wf-ann');
     expect(annDaily).toMatchObject({ date: '2026-11-01', event_count: 7, total_value: 28 });
     expect(await objectExists(pipeline, key)).toBe(false);
     expect(await objectExists(pipeline, 'archive/wf/clean.csv')).toBe(true);
@@ -146,7 +146,7 @@ describe('a transient failure in ProcessRecords', () => {
     expect(execution.status).toBe('SUCCEEDED');
     expect(execution.retries).toBeGreaterThanOrEqual(1);
     expect(await eventItems(pipeline, 'wf-dan')).toHaveLength(25);
-    const [daily] = await dailyItems(pipeline, 'wf-dan');
+    const [daily] = await dailyAggregates(pipeline, 'wf-dan');
     expect(daily).toMatchObject({ event_count: 25, total_value: 325 });
   });
 });
@@ -157,7 +157,7 @@ describe('the same file twice', () => {
 
   it('uploaded twice and its event delivered twice runs once: no duplicate items, aggregates unchanged', async () => {
     const first = await uploadAndWait(pipeline, key, body);
-    const before = await dailyItems(pipeline, 'wf-eve');
+    const before = await dailyAggregates(pipeline, 'wf-eve');
 
     // The same bytes again (a new S3 event), then a redelivery of an EventBridge event for them.
     await pipeline.upload(key, { key, body });
@@ -192,7 +192,7 @@ describe('the same file twice', () => {
       1,
     );
     expect(await eventItems(pipeline, 'wf-eve')).toHaveLength(4);
-    expect(await dailyItems(pipeline, 'wf-eve')).toEqual(before);
+    expect(await dailyAggregates(pipeline, 'wf-eve')).toEqual(before);
   });
 });
 

@@ -1,9 +1,22 @@
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { PAGE_LIMITS } from '../../../functions/aggregate-results/combine.ts';
 import { handler } from '../../../functions/aggregate-results/index.ts';
-import { aggregatesKeyOf, partialKeyOf } from '../../../functions/shared/keys.ts';
-import type { AggregatesFile, AggregateTask, Partial } from '../../../functions/shared/model.ts';
+import {
+  aggregatesKeyOf,
+  LANE_COUNT,
+  laneOf,
+  lanePageKeyOf,
+  partialKeyOf,
+} from '../../../functions/shared/keys.ts';
+import type {
+  AggregatesFile,
+  AggregateTask,
+  Group,
+  LanePage,
+  Partial,
+} from '../../../functions/shared/model.ts';
 import { lambdaContext, loadEvent } from '../../helpers/events.ts';
 import { bodyText, s3Body } from '../../helpers/s3.ts';
 
@@ -12,6 +25,42 @@ type AggregateEvent = AggregateTask & { executionArn: string };
 const s3Mock = mockClient(S3Client);
 const context = lambdaContext('aggregate-results');
 
+/** A group of `count` events at noon of its day, each worth `total / count`. */
+const group = (userId: string, day: string, count: number, total: number): Group => [
+  userId,
+  day,
+  count,
+  total,
+  (total * total) / count,
+  `${day}T12:00:00.000Z`,
+  'click',
+];
+
+/** Pages per lane for a file whose few users are the given ones: one page in each of their lanes. */
+const lanePagesFor = (...userIds: string[]): number[] =>
+  Array.from({ length: LANE_COUNT }, (_, lane) =>
+    userIds.some((userId) => laneOf(userId) === lane) ? 1 : 0,
+  );
+
+const LANE = 6;
+
+/** The first `count` user ids of the form `user-<n>` that fall in `lane`. */
+const usersInLane = (lane: number, count: number): string[] => {
+  const users: string[] = [];
+  for (let n = 0; users.length < count; n += 1) if (laneOf(`user-${n}`) === lane) users.push(`user-${n}`);
+  return users;
+};
+
+/** A partial of two users of `lane` with more than half of PAGE_LIMITS.userDays days each: two pages. */
+const twoPagesOfLane = (lane: number): { partial: Partial; users: string[] } => {
+  const users = usersInLane(lane, 2);
+  const dates = Array.from({ length: PAGE_LIMITS.userDays / 2 + 1 }, (_, i) =>
+    new Date(Date.UTC(2020, 0, 1 + i)).toISOString().slice(0, 10),
+  );
+  const groups = users.flatMap((userId) => dates.map((date) => group(userId, date, 1, 1)));
+  return { partial: { chunk: 0, stored: groups.length, groups }, users };
+};
+
 const givenPartials = (event: AggregateEvent, partials: Partial[]) => {
   for (const partial of partials) {
     s3Mock
@@ -19,6 +68,9 @@ const givenPartials = (event: AggregateEvent, partials: Partial[]) => {
       .callsFake(() => ({ Body: s3Body(JSON.stringify(partial)) }));
   }
 };
+
+const puts = () =>
+  new Map(s3Mock.commandCalls(PutObjectCommand).map(({ args: [{ input }] }) => [input.Key, input]));
 
 describe('aggregate-results handler', () => {
   beforeEach(() => {
@@ -35,18 +87,12 @@ describe('aggregate-results handler', () => {
       {
         chunk: 0,
         stored: 3,
-        groups: [
-          ['u1', '2026-01-15', 2, 3],
-          ['u2', '2026-01-15', 1, 1],
-        ],
+        groups: [group('u1', '2026-01-15', 2, 3), group('u2', '2026-01-15', 1, 1)],
       },
       {
         chunk: 1,
         stored: 2,
-        groups: [
-          ['u2', '2026-01-15', 1, 1],
-          ['u2', '2026-01-16', 1, 2],
-        ],
+        groups: [group('u2', '2026-01-15', 1, 1), group('u2', '2026-01-16', 1, 2)],
       },
     ]);
 
@@ -61,22 +107,22 @@ describe('aggregate-results handler', () => {
         { userId: 'u2', eventCount: 3, totalValue: 4 },
         { userId: 'u1', eventCount: 2, totalValue: 3 },
       ],
+      lanePages: lanePagesFor('u1', 'u2'),
     });
   });
 
   it('writes the combined groups to the aggregates file for StoreResults', async () => {
     const event = loadEvent<AggregateEvent>('aggregate-results.json');
-    givenPartials(event, [{ chunk: 0, stored: 2, groups: [['u1', '2026-01-15', 2, 3]] }]);
+    givenPartials(event, [{ chunk: 0, stored: 2, groups: [group('u1', '2026-01-15', 2, 3)] }]);
 
     await handler(event, context);
 
-    const put = s3Mock.commandCalls(PutObjectCommand)[0]?.args[0].input;
-    expect(put?.Key).toBe(aggregatesKeyOf(event.fileId));
+    const put = puts().get(aggregatesKeyOf(event.fileId));
     expect(put?.ContentType).toBe('application/json');
     expect(JSON.parse(bodyText(put?.Body)) as AggregatesFile).toEqual({
       fileId: event.fileId,
       storedRows: 2,
-      groups: [['u1', '2026-01-15', 2, 3]],
+      groups: [group('u1', '2026-01-15', 2, 3)],
     });
   });
 
@@ -84,7 +130,11 @@ describe('aggregate-results handler', () => {
     const event = { ...loadEvent<AggregateEvent>('aggregate-results.json'), chunkCount: 40 };
     givenPartials(
       event,
-      Array.from({ length: 40 }, (_, chunk) => ({ chunk, stored: 1, groups: [['u1', '2026-01-15', 1, 1]] })),
+      Array.from({ length: 40 }, (_, chunk) => ({
+        chunk,
+        stored: 1,
+        groups: [group('u1', '2026-01-15', 1, 1)],
+      })),
     );
 
     const aggregate = await handler(event, context);
@@ -96,11 +146,116 @@ describe('aggregate-results handler', () => {
     expect(aggregate.storedRows).toBe(40);
   });
 
+  it('writes each lane page as JSON at its lanePageKeyOf key', async () => {
+    const event = loadEvent<AggregateEvent>('aggregate-results.json');
+    givenPartials(event, [
+      {
+        chunk: 0,
+        stored: 4,
+        groups: [
+          ['u1', '2026-01-16', 1, 2, 4, '2026-01-16T07:00:00.000Z', 'buy'],
+          ['u1', '2026-01-15', 2, 3, 5, '2026-01-15T22:00:00.000Z', 'view'],
+          ['u2', '2026-01-15', 1, 1, 1, '2026-01-15T09:00:00.000Z', 'click'],
+        ],
+      },
+    ]);
+
+    await handler(event, context);
+
+    const put = puts().get(lanePageKeyOf(event.fileId, laneOf('u1'), 0));
+    expect(put?.ContentType).toBe('application/json');
+    expect(JSON.parse(bodyText(put?.Body)) as LanePage).toEqual({
+      fileId: event.fileId,
+      lane: laneOf('u1'),
+      page: 0,
+      users: [
+        {
+          userId: 'u1',
+          count: 3,
+          total: 5,
+          squares: 9,
+          latestAt: '2026-01-16T07:00:00.000Z',
+          latestType: 'buy',
+          days: [
+            ['2026-01-15', 2, 3],
+            ['2026-01-16', 1, 2],
+          ],
+        },
+      ],
+    });
+  });
+
+  it('writes one object per lane page besides the aggregates file, and nothing for empty lanes', async () => {
+    const event = loadEvent<AggregateEvent>('aggregate-results.json');
+    givenPartials(event, [
+      { chunk: 0, stored: 2, groups: [group('u1', '2026-01-15', 1, 1), group('u2', '2026-01-15', 1, 1)] },
+    ]);
+
+    await handler(event, context);
+
+    const keys = s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key);
+    expect(keys.sort()).toEqual(
+      [
+        aggregatesKeyOf(event.fileId),
+        lanePageKeyOf(event.fileId, laneOf('u1'), 0),
+        lanePageKeyOf(event.fileId, laneOf('u2'), 0),
+      ].sort(),
+    );
+  });
+
+  it('writes each page of a lane that needs more than one at its own key', async () => {
+    const event = loadEvent<AggregateEvent>('aggregate-results.json');
+    const { partial, users } = twoPagesOfLane(LANE);
+    givenPartials(event, [partial]);
+
+    await handler(event, context);
+
+    const pages = [0, 1].map(
+      (page) => JSON.parse(bodyText(puts().get(lanePageKeyOf(event.fileId, LANE, page))?.Body)) as LanePage,
+    );
+    expect(pages.map((page) => page.users.map((user) => user.userId))).toEqual(users.map((user) => [user]));
+  });
+
+  it('returns the number of pages of every lane, for StoreResults to hand over', async () => {
+    const event = loadEvent<AggregateEvent>('aggregate-results.json');
+    const { partial } = twoPagesOfLane(LANE);
+    givenPartials(event, [partial]);
+
+    const aggregate = await handler(event, context);
+
+    expect(aggregate.lanePages).toEqual(
+      Array.from({ length: LANE_COUNT }, (_, lane) => (lane === LANE ? 2 : 0)),
+    );
+  });
+
+  it('writes the same page objects when the same partials are aggregated again', async () => {
+    const event = { ...loadEvent<AggregateEvent>('aggregate-results.json'), chunkCount: 2 };
+    givenPartials(event, [
+      {
+        chunk: 0,
+        stored: 3,
+        groups: [group('u1', '2026-01-15', 2, 0.3), group('u2', '2026-01-15', 1, 0.1)],
+      },
+      {
+        chunk: 1,
+        stored: 2,
+        groups: [group('u2', '2026-01-16', 1, 0.2), group('u1', '2026-01-15', 1, 0.7)],
+      },
+    ]);
+    await handler(event, context);
+    const first = [...puts()].map(([key, input]) => [key, bodyText(input.Body)]);
+    s3Mock.resetHistory();
+
+    await handler({ ...loadEvent<AggregateEvent>('aggregate-results.json'), chunkCount: 2 }, context);
+
+    expect([...puts()].map(([key, input]) => [key, bodyText(input.Body)])).toEqual(first);
+  });
+
   it('fails with ChunkNotFoundError when a chunk’s partial is missing, rather than under-count', async () => {
     const event = { ...loadEvent<AggregateEvent>('aggregate-results.json'), chunkCount: 3 };
     givenPartials(event, [
-      { chunk: 0, stored: 1, groups: [['u1', '2026-01-15', 1, 1]] },
-      { chunk: 2, stored: 1, groups: [['u1', '2026-01-15', 1, 1]] },
+      { chunk: 0, stored: 1, groups: [group('u1', '2026-01-15', 1, 1)] },
+      { chunk: 2, stored: 1, groups: [group('u1', '2026-01-15', 1, 1)] },
     ]);
 
     await expect(handler(event, context)).rejects.toMatchObject({ name: 'ChunkNotFoundError' });

@@ -64,7 +64,7 @@ describe('analytics-api', () => {
           event_count: 1200,
           total_value: 15000.5,
           sum_squares: 400000,
-          seq_hwm: '0000000000004421584500000000017450439093',
+          applied_seq: '0000000000004421584500000000017450439093#0000',
           last_event_type: 'purchase',
           last_updated: '2026-03-01T11:30:00.000Z',
         },
@@ -98,6 +98,45 @@ describe('analytics-api', () => {
           { date: '2026-03-01', event_count: 2, total_value: 112.49 },
           { date: '2026-03-02', event_count: 1, total_value: 30 },
         ],
+      });
+    });
+
+    it('adds the recent days kept on the TOTALS item to the daily items, within the range', async () => {
+      ddbMock.on(GetCommand).resolves({
+        Item: {
+          PK: 'USER#u-001',
+          SK: 'TOTALS',
+          event_count: 10,
+          total_value: 100,
+          // Buckets: 2026-03-02 is also half in its DAILY# item (closing in progress), 03-31 only here,
+          // 04-01 is outside the range.
+          n20260302: 3,
+          v20260302: 7.5,
+          n20260331: 4,
+          v20260331: 40,
+          n20260401: 1,
+          v20260401: 1,
+        },
+      });
+      ddbMock.on(QueryCommand).resolves({
+        Items: [
+          { PK: 'USER#u-001', SK: 'DAILY#2026-03-01', date: '2026-03-01', event_count: 2, total_value: 20 },
+          { PK: 'USER#u-001', SK: 'DAILY#2026-03-02', date: '2026-03-02', event_count: 1, total_value: 30 },
+        ],
+      });
+
+      const response = await call('api-user-aggregates.json');
+
+      expect(response.body.daily).toEqual([
+        { date: '2026-03-01', event_count: 2, total_value: 20 },
+        { date: '2026-03-02', event_count: 4, total_value: 37.5 },
+        { date: '2026-03-31', event_count: 4, total_value: 40 },
+      ]);
+      expect(response.body.totals).toEqual({
+        event_count: 10,
+        total_value: 100,
+        last_event_type: null,
+        last_updated: null,
       });
     });
 

@@ -265,30 +265,43 @@ describe("the template's stream filter for StreamAggregatorFunction", () => {
   const stream = functionsOf(loadTemplate()).find((fn) => fn.logicalId === 'StreamAggregatorFunction')?.events
     .TableStream?.Properties.FilterCriteria as { Filters: { Pattern: string }[] } | undefined;
   const keep = compileFilters(stream?.Filters);
-  const insertOfEvent = (): DynamoDBRecord => {
-    const [record] = loadEvent<DynamoDBStreamEvent>('stream-aggregator.json').Records;
-    if (record === undefined) throw new Error('events/stream-aggregator.json has no records');
+  const laneRecord = (index = 0): DynamoDBRecord => {
+    const record = loadEvent<DynamoDBStreamEvent>('stream-aggregator.json').Records[index];
+    if (record === undefined) throw new Error(`events/stream-aggregator.json has no record ${index}`);
     return record;
   };
+  const withKeys = (record: DynamoDBRecord, PK: string, SK: string): DynamoDBRecord => ({
+    ...record,
+    dynamodb: { ...record.dynamodb, Keys: { PK: { S: PK }, SK: { S: SK } } },
+  });
 
   it('is declared in template.yaml', () => {
     expect(stream?.Filters).toHaveLength(1);
   });
 
-  it('keeps the INSERT of an EVENT# item', () => {
-    expect(keep(insertOfEvent())).toBe(true);
+  it('keeps a page handed to a lane, whether the lane item is new (INSERT) or rewritten (MODIFY)', () => {
+    expect(laneRecord(0).eventName).toBe('INSERT');
+    expect(keep(laneRecord(0))).toBe(true);
+    expect(laneRecord(2).eventName).toBe('MODIFY');
+    expect(keep(laneRecord(2))).toBe(true);
   });
 
-  it('drops a MODIFY of an EVENT# item (a retried chunk overwriting it)', () => {
-    const record = { ...insertOfEvent(), eventName: 'MODIFY' as const };
+  it('drops the million event inserts of a large file: they never invoke the aggregator', () => {
+    const record = withKeys(
+      laneRecord(0),
+      'USER#u-001',
+      'EVENT#2026-03-01T10:00:00.000Z#4d8e2f1a9b3c7e6d5a01',
+    );
 
     expect(keep(record)).toBe(false);
   });
 
-  it('drops the INSERT of an item that is not an event', () => {
-    const record = insertOfEvent();
-    const keys = { PK: { S: 'USER#u-001' }, SK: { S: 'DAILY#2026-03-01' } };
+  it('drops changes of the aggregates it writes itself (TOTALS, DAILY#), so it never triggers itself', () => {
+    expect(keep(withKeys(laneRecord(2), 'USER#u-001', 'TOTALS'))).toBe(false);
+    expect(keep(withKeys(laneRecord(2), 'USER#u-001', 'DAILY#2026-03-01'))).toBe(false);
+  });
 
-    expect(keep({ ...record, dynamodb: { ...record.dynamodb, Keys: keys } })).toBe(false);
+  it('drops the REMOVE of a lane item', () => {
+    expect(keep({ ...laneRecord(2), eventName: 'REMOVE' })).toBe(false);
   });
 });
