@@ -320,6 +320,8 @@ export class LambdaRuntime {
     mkdirSync(options.logDir, { recursive: true });
     for (const deployment of deployments) {
       const log = createWriteStream(join(options.logDir, `${deployment.logicalId}.log`), { flags: 'a' });
+      // Every environment pipes its stdout and stderr into the function's one log file.
+      log.setMaxListeners(2 * options.concurrency + 10);
       this.logs.push(log);
       this.pools.set(
         deployment.logicalId,
