@@ -223,8 +223,12 @@ export const priceSnapshot = (
 const usd = (value: number): string =>
   value >= 1 ? `$${value.toFixed(2)}` : value >= 0.01 ? `$${value.toFixed(4)}` : `$${value.toPrecision(3)}`;
 const percent = (share: number): string => `${Math.round(share * 100)}%`;
-const megabytes = (gb: number): string =>
-  `${((gb * GB) / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} MB`;
+const megabytes = (gb: number): string => {
+  const bytes = gb * GB;
+  return bytes < 100_000
+    ? `${(bytes / 1000).toLocaleString('en-US', { maximumFractionDigits: 1 })} KB`
+    : `${(bytes / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} MB`;
+};
 const count = (value: number): string => value.toLocaleString('en-US', { maximumFractionDigits: 2 });
 
 /** The cost block every run and benchmark prints. */
