@@ -39,8 +39,8 @@ export const FILES_GSI1PK = 'FILES';
  * is stored). A file's aggregates reach the table as pages, each page written to its lane's one item,
  * `LANE#<nn>`; the table's stream then delivers a lane's pages in the order they were written, since
  * DynamoDB Streams orders the records of one item. So each user's aggregates have a single, ordered
- * writer, and the record's sequence number (comparable because it is always the same item) is the
- * user's idempotency guard.
+ * writer, and the lane's counter `lane_seq`, raised by the same write that hands over a page, is the
+ * user's idempotency guard (no stream sequence number is compared).
  */
 export const LANE_COUNT = 16;
 export const LANE_PK_PREFIX = 'LANE#';

@@ -24,9 +24,10 @@ import { TotalsConflictError } from './errors.ts';
  *
  * Every user belongs to one lane, and a lane's pages arrive in the order they were written to the lane's
  * item (DynamoDB Streams orders the records of one item; see #shared/keys.ts). So each user has a single,
- * ordered writer, and the lane record's sequence number is a guard that only grows: the TOTALS item keeps
- * `applied_seq`, and the update is conditional on it being lower than the record's. A redelivered record,
- * or a retry after some users of its page were applied, finds those users at its number and skips them.
+ * ordered writer, and the lane's counter `lane_seq` on each record is a guard that only grows: the TOTALS
+ * item keeps `applied_seq`, and the update is conditional on it being lower than the record's. A
+ * redelivered record, or a retry after some users of its page were applied, finds those users at its
+ * number and skips them.
  *
  * The same write keeps the daily aggregate of the user's recent days: `n<yyyymmdd>` and `v<yyyymmdd>` on
  * the TOTALS item hold the count and value of that day, so a file costs one write per user, not one per
@@ -45,8 +46,8 @@ export const KEEP_DAYS = 2;
 export const DAYS_PER_WRITE = 50;
 
 /**
- * The guard of part `part` of a record's contribution: the sequence number, then the part, so that the
- * parts of one record order between it and the next record (both numbers are fixed width).
+ * The guard of part `part` of a record's contribution: the record's padded lane_seq, then the part, so
+ * that the parts of one record order between it and the next record (both numbers are fixed width).
  */
 export const guardOf = (sequence: string, part: number): string =>
   `${sequence}#${String(part).padStart(4, '0')}`;

@@ -1,4 +1,4 @@
-"""moto server as the offline runtime starts it: moto's own server, with two stream defects fixed.
+"""moto server as the offline runtime starts it: moto's own server, with three DynamoDB defects fixed.
 
 1. moto's DynamoDB stream shard numbers a new record from the length of its record list and appends it
    without a lock (moto/dynamodb/models/table.py, StreamShard.add). moto_server handles requests on
@@ -9,6 +9,10 @@
 2. An UpdateItem that creates an item first puts the bare key (moto/dynamodb/models/__init__.py,
    update_item), and that put streams an INSERT of the key alone before the real INSERT. DynamoDB streams
    one record per write; the key-only record is suppressed here.
+3. Writes are not atomic: update_item reads the item, evaluates the expression and changes it in place
+   without a lock, so two concurrent updates of one item can both read the old value (an ADD is lost) or
+   stream each other's image. DynamoDB applies each write to an item atomically; every DynamoDB write
+   (put, update, delete, transaction; batch writes are puts and deletes) is serialised here.
 
 Product code must never work around an emulator defect; the fixes belong here.
 tests/integration/emulator.test.ts shows each defect on plain moto_server and its absence here.
@@ -18,6 +22,7 @@ Environment: OFFLINE_MOTO_FIXES=off starts moto unchanged (to show the defects);
 OFFLINE_PYTHON_SWITCH_INTERVAL=<seconds> makes request threads interleave more often (to provoke races).
 """
 
+import copy
 import os
 import sys
 import threading
@@ -61,10 +66,24 @@ def _put_item_in_update(self, *args, **kwargs):
         _calls.key_only_put = False
 
 
+_write_lock = threading.RLock()
+
+
+def _serialised(write):
+    def atomic(self, *args, **kwargs):
+        with _write_lock:
+            # A copy: the response is built after the lock, from what this write left, not a later one.
+            return copy.deepcopy(write(self, *args, **kwargs))
+
+    return atomic
+
+
 if os.environ.get("OFFLINE_MOTO_FIXES", "on") != "off":
     StreamShard.add = _add
     DynamoDBBackend.update_item = _update_item_once
     Table.put_item = _put_item_in_update
+    for _name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, _name, _serialised(getattr(DynamoDBBackend, _name)))
 if os.environ.get("OFFLINE_PYTHON_SWITCH_INTERVAL"):
     sys.setswitchinterval(float(os.environ["OFFLINE_PYTHON_SWITCH_INTERVAL"]))
 

@@ -1,4 +1,4 @@
-import type { MeterSnapshot } from './meter.ts';
+import { isBillable, type MeterSnapshot } from './meter.ts';
 import pricesFile from './prices.json' with { type: 'json' };
 
 // The cost model: a meter snapshot priced with the dated list prices in prices.json. Pure; every
@@ -68,7 +68,7 @@ const S3_FREE = new Set(['DeleteObject', 'DeleteObjects', 'AbortMultipartUpload'
 const LOG_EVENT_OVERHEAD_BYTES = 26;
 const GB = 1024 ** 3;
 
-const billed = (principal: string): boolean => principal !== 'offline' && principal !== 'anonymous';
+const billed = isBillable;
 const functionOf = (principal: string): string => principal.replace(/^(fn|esm)\./, '');
 
 export const priceSnapshot = (
@@ -85,7 +85,7 @@ export const priceSnapshot = (
 
   let writeUnits = 0;
   for (const write of snapshot.dynamodb.writes) {
-    if (!write.principals.some(billed)) continue;
+    if (!write.billable) continue;
     add(
       'DynamoDB',
       `DynamoDB ${write.itemType} ${write.verb}`,
@@ -105,7 +105,7 @@ export const priceSnapshot = (
   }
   let readUnits = 0;
   for (const read of snapshot.dynamodb.reads) {
-    if (!read.principals.some(billed)) continue;
+    if (!read.billable) continue;
     add(
       'DynamoDB',
       `DynamoDB ${read.operation}${read.index ? ` ${read.index}` : ''} reads`,

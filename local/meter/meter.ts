@@ -35,6 +35,8 @@ export interface RequestCount {
 }
 
 export interface DynamoWriteCount {
+  /** Whether the deployed stack would pay for these (not the offline runtime's own read-backs). */
+  billable: boolean;
   itemType: string;
   verb: string;
   principals: string[];
@@ -44,6 +46,7 @@ export interface DynamoWriteCount {
 }
 
 export interface DynamoReadCount {
+  billable: boolean;
   operation: string;
   table: string;
   index?: string;
@@ -82,6 +85,10 @@ export interface MeterSnapshot {
 }
 
 const DEFAULT_SAMPLING = { reservoirPerSecond: 1, rate: 0.05 };
+
+/** The offline runtime's own calls (provisioning, read-backs for summaries) are never billed. */
+export const isBillable = (principal: string): boolean =>
+  principal !== 'offline' && principal !== 'anonymous';
 
 export class Meter {
   private readonly requestCounts = new Map<string, RequestCount>();
@@ -136,10 +143,12 @@ export class Meter {
     verb: string;
     charge: WriteCharge;
   }): void {
-    const key = `${write.itemType}|${write.verb}`;
+    const billable = isBillable(write.principal);
+    const key = `${billable}|${write.itemType}|${write.verb}`;
     let count = this.writes.get(key);
     if (count === undefined) {
       count = {
+        billable,
         itemType: write.itemType,
         verb: write.verb,
         principals: [],
@@ -165,10 +174,12 @@ export class Meter {
     units: number;
     items: number;
   }): void {
-    const key = `${read.operation}|${read.table}|${read.index ?? ''}`;
+    const billable = isBillable(read.principal);
+    const key = `${billable}|${read.operation}|${read.table}|${read.index ?? ''}`;
     let count = this.reads.get(key);
     if (count === undefined) {
       count = {
+        billable,
         operation: read.operation,
         table: read.table,
         ...(read.index ? { index: read.index } : {}),
