@@ -357,17 +357,25 @@ export class DynamoMeter {
         return upstream;
       }
       case 'BatchGetItem': {
-        const requested = input.RequestItems as Record<string, { ConsistentRead?: boolean }>;
+        const requested = input.RequestItems as Record<
+          string,
+          { ConsistentRead?: boolean; Keys?: unknown[] }
+        >;
         const upstream = await this.send(headers, body);
         if (upstream.status !== 200) return upstream;
-        const { Responses = {} } = JSON.parse(upstream.body.toString()) as {
+        const { Responses = {}, UnprocessedKeys = {} } = JSON.parse(upstream.body.toString()) as {
           Responses?: Record<string, WireItem[]>;
+          UnprocessedKeys?: Record<string, { Keys?: unknown[] }>;
         };
-        for (const [name, items] of Object.entries(Responses)) {
-          const consistent = requested[name]?.ConsistentRead === true;
+        for (const [name, request] of Object.entries(requested)) {
+          const consistent = request.ConsistentRead === true;
+          const items = Responses[name] ?? [];
           let units = 0;
           for (const item of items)
             units += getReadUnits(this.bytesOf(await this.keyed(name, item), item), { consistent });
+          // Each key is read as a GetItem: one that finds nothing still costs the minimum.
+          const processed = (request.Keys ?? []).length - (UnprocessedKeys[name]?.Keys ?? []).length;
+          units += Math.max(0, processed - items.length) * getReadUnits(undefined, { consistent });
           this.read(principal, operation, name, undefined, units, items.length);
         }
         return upstream;
