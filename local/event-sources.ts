@@ -292,6 +292,31 @@ export class SqsSource extends Poller {
   }
 }
 
+/** Every record a stream holds now, all shards oldest first (tests and tools; pollers read as Lambda does). */
+export const readStreamRecords = async (
+  streams: DynamoDBStreamsClient,
+  streamArn: string,
+): Promise<StreamRecord[]> => {
+  const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+  const records: StreamRecord[] = [];
+  for (const shard of StreamDescription?.Shards ?? []) {
+    let { ShardIterator } = await streams.send(
+      new GetShardIteratorCommand({
+        StreamArn: streamArn,
+        ShardId: shard.ShardId,
+        ShardIteratorType: 'TRIM_HORIZON',
+      }),
+    );
+    while (ShardIterator !== undefined) {
+      const page = await streams.send(new GetRecordsCommand({ ShardIterator, Limit: 1000 }));
+      if ((page.Records ?? []).length === 0) break;
+      records.push(...(page.Records ?? []));
+      ShardIterator = page.NextShardIterator;
+    }
+  }
+  return records;
+};
+
 // Lambda delivers stream records as JSON: binary attribute values base64, creation time in epoch seconds.
 const toJsonAttribute = (value: unknown): unknown => {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');

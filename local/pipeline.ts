@@ -1,13 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DescribeStreamCommand,
-  DynamoDBStreamsClient,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  type _Record as StreamRecord,
-} from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBStreamsClient, type _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -17,7 +11,13 @@ import { LocalApi, routesOf } from './api.ts';
 import { clientConfig, DUMMY_CREDENTIALS, type Endpoint, REGION } from './aws.ts';
 import { buildDirOf, isBuildFresh, samBuild } from './build.ts';
 import { attachEmulator, type Emulator, freePort, startEmulator } from './emulator.ts';
-import { AsyncInvokeSource, type EventSource, SqsSource, StreamSource } from './event-sources.ts';
+import {
+  AsyncInvokeSource,
+  type EventSource,
+  readStreamRecords,
+  SqsSource,
+  StreamSource,
+} from './event-sources.ts';
 import { type FunctionDeployment, LambdaRuntime } from './lambda/runtime.ts';
 import { type CostReport, priceSnapshot } from './meter/cost.ts';
 import { Meter, type MeterSnapshot } from './meter/meter.ts';
@@ -383,21 +383,7 @@ export class OfflinePipeline {
   /** Every record the table's stream holds now (all shards, oldest first) that `keep` keeps. */
   async streamRecords(keep: (record: StreamRecord) => boolean = () => true): Promise<StreamRecord[]> {
     const streams = new DynamoDBStreamsClient(clientConfig(this.endpoint));
-    const StreamArn = this.streamArn();
-    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn }));
-    const records: StreamRecord[] = [];
-    for (const shard of StreamDescription?.Shards ?? []) {
-      let { ShardIterator } = await streams.send(
-        new GetShardIteratorCommand({ StreamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
-      );
-      while (ShardIterator !== undefined) {
-        const page = await streams.send(new GetRecordsCommand({ ShardIterator, Limit: 1000 }));
-        if ((page.Records ?? []).length === 0) break;
-        records.push(...(page.Records ?? []).filter(keep));
-        ShardIterator = page.NextShardIterator;
-      }
-    }
-    return records;
+    return (await readStreamRecords(streams, this.streamArn())).filter(keep);
   }
 
   /** Makes AWS answer matching calls with an error, at the emulator boundary (for fault tests). */

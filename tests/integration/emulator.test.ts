@@ -4,16 +4,11 @@ import {
   DynamoDBClient,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import {
-  DescribeStreamCommand,
-  DynamoDBStreamsClient,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  type _Record as StreamRecord,
-} from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../local/aws.ts';
 import { type Emulator, type EmulatorFlavour, startEmulator } from '../../local/emulator.ts';
+import { readStreamRecords } from '../../local/event-sources.ts';
 import { projectRoot } from './support.ts';
 
 // DynamoDB gives each stream record of a shard a unique, increasing sequence number. moto does not under
@@ -48,27 +43,8 @@ const streamedTable = async (flavour: EmulatorFlavour) => {
 };
 
 /** Every record of the stream's shards, read back in order. */
-const readStream = async (config: ReturnType<typeof clientConfig>, streamArn: string) => {
-  const streams = new DynamoDBStreamsClient(config);
-  const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
-  const records: StreamRecord[] = [];
-  for (const shard of StreamDescription?.Shards ?? []) {
-    let { ShardIterator: iterator } = await streams.send(
-      new GetShardIteratorCommand({
-        StreamArn: streamArn,
-        ShardId: String(shard.ShardId),
-        ShardIteratorType: 'TRIM_HORIZON',
-      }),
-    );
-    while (iterator !== undefined) {
-      const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
-      if ((page.Records ?? []).length === 0) break;
-      records.push(...(page.Records ?? []));
-      iterator = page.NextShardIterator;
-    }
-  }
-  return records;
-};
+const readStream = (config: ReturnType<typeof clientConfig>, streamArn: string) =>
+  readStreamRecords(new DynamoDBStreamsClient(config), streamArn);
 
 /** Eight writers at once, then the sequence numbers of every record of the stream, in order. */
 const writeConcurrentlyAndReadStream = async (flavour: EmulatorFlavour): Promise<string[]> => {
