@@ -1,3 +1,5 @@
+import type { InvocationUsage } from './usage.ts';
+
 // Messages between the offline Lambda runtime and its worker threads.
 
 export interface WorkerData {
@@ -28,5 +30,5 @@ export interface ErrorPayload {
 export type WorkerMessage =
   | { type: 'ready'; initMs: number }
   | ({ type: 'init-error'; initMs: number } & ErrorPayload)
-  | { type: 'result'; id: number; ok: true; result: unknown; durationMs: number }
-  | ({ type: 'result'; id: number; ok: false; durationMs: number } & ErrorPayload);
+  | { type: 'result'; id: number; ok: true; result: unknown; durationMs: number; usage: InvocationUsage }
+  | ({ type: 'result'; id: number; ok: false; durationMs: number; usage: InvocationUsage } & ErrorPayload);

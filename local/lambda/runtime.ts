@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ErrorPayload, InvokeRequest, WorkerData, WorkerMessage } from './protocol.ts';
+import type { InvocationUsage } from './usage.ts';
 
 /** What Lambda needs to run one function: its built code, layers, settings and resolved environment. */
 export interface FunctionDeployment {
@@ -59,15 +60,20 @@ interface Environment {
   unbilledInitMs: number;
   /** The handler time the environment reported for its last invocation. */
   lastDurationMs?: number;
+  /** What that invocation spent waiting on AWS. */
+  lastUsage?: InvocationUsage;
 }
 
 /** One invocation as Lambda bills it, for the meter. */
 export interface InvocationRecord {
   functionId: string;
   memoryMb: number;
+  /** The handler's duration as measured offline, rounded up to the millisecond as Lambda bills. */
   billedMs: number;
   initMs: number;
   ok: boolean;
+  /** Absent when the invocation timed out (its environment never reported). */
+  usage?: InvocationUsage;
 }
 
 export interface RuntimeHooks {
@@ -173,6 +179,7 @@ class FunctionPool {
           if (pending === undefined || pending.id !== message.id) return;
           environment.pending = undefined;
           environment.lastDurationMs = message.durationMs;
+          environment.lastUsage = message.usage;
           if (message.ok) pending.resolve(message.result);
           else pending.reject(new LambdaError(payloadOf(message)));
         }
@@ -244,6 +251,7 @@ class FunctionPool {
     let ok = false;
     let timedOut = false;
     environment.lastDurationMs = undefined;
+    environment.lastUsage = undefined;
     try {
       const result = await new Promise<unknown>((resolve, reject) => {
         timer = setTimeout(() => {
@@ -290,6 +298,7 @@ class FunctionPool {
         billedMs: Math.ceil(durationMs),
         initMs: Math.ceil(environment.unbilledInitMs),
         ok,
+        ...(timedOut || environment.lastUsage === undefined ? {} : { usage: environment.lastUsage }),
       });
       environment.unbilledInitMs = 0;
       if (this.environments.includes(environment)) this.release(environment);

@@ -5,6 +5,7 @@ import { sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { InvokeRequest, WorkerData, WorkerMessage } from './protocol.ts';
+import { trackUsage } from './usage.ts';
 
 // One Lambda execution environment: a worker thread with the function's own environment variables, its
 // built bundle loaded once (cold start) and invocations handled one at a time, as Lambda does.
@@ -99,6 +100,7 @@ const load = async (): Promise<Handler> => {
   return handler as Handler;
 };
 
+const measure = trackUsage();
 let handler: Handler | undefined;
 const initStarted = performance.now();
 try {
@@ -128,6 +130,7 @@ port.on('message', async (request: InvokeRequest) => {
     succeed: () => undefined,
   };
   const started = performance.now();
+  const usage = measure();
   try {
     if (handler === undefined) throw new Error('handler failed to initialise');
     const result = await handler(request.event, context);
@@ -139,6 +142,7 @@ port.on('message', async (request: InvokeRequest) => {
       ok: true,
       result: payload,
       durationMs: performance.now() - started,
+      usage: usage(),
     } satisfies WorkerMessage);
   } catch (error) {
     port.postMessage({
@@ -146,6 +150,7 @@ port.on('message', async (request: InvokeRequest) => {
       id: request.id,
       ok: false,
       durationMs: performance.now() - started,
+      usage: usage(),
       ...describe(error),
     } satisfies WorkerMessage);
   }

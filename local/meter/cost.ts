@@ -9,8 +9,9 @@ import pricesFile from './prices.json' with { type: 'json' };
 //   provisioning, the queue that stands in for EventBridge's invoke, read-backs for the summary) is not.
 // - DynamoDB Streams reads by a Lambda trigger are free; so are S3 → EventBridge events and SNS → SQS
 //   deliveries. Lambda's SQS poller requests are billed, as in AWS.
-// - Lambda duration is what the handler took offline, rounded up per invocation, plus INIT time. The
-//   emulator answers far slower than DynamoDB or S3 do, so offline durations are an upper bound.
+// - Lambda duration is the handler's time offline with its waiting on the emulator replaced by an assumed
+//   AWS latency per call (latency.ts), rounded up per invocation, plus INIT time. The emulator answers far
+//   slower than DynamoDB or S3 do; the duration as measured is reported beside it as the upper bound.
 // - CloudWatch Logs: the bytes the functions wrote plus 26 bytes per event; Lambda's own platform lines
 //   are not counted. Custom metrics (EMF) and storage are monthly, reported beside the run's cost.
 
@@ -43,6 +44,9 @@ export interface CostReport {
   storedEvents: number;
   totalUsd: number;
   perMillionEventsUsd: number | null;
+  /** Lambda duration as priced (modelled, see latency.ts) and as measured offline, and the per-million
+   * figure if the measured duration were billed: the upper bound. */
+  lambdaDuration: { modelledUsd: number; measuredUsd: number; perMillionEventsMeasuredUsd: number | null };
   writeUnits: number;
   readUnits: number;
   writeUnitsPerEvent: number | null;
@@ -155,9 +159,16 @@ export const priceSnapshot = (
 
   let invocations = 0;
   let logBytes = 0;
+  const gbSecondPrice = prices.prices['lambda.arm64GbSecond'];
+  const durationUsd = (ms: number, memoryMb: number) =>
+    ((ms / 1000) * (memoryMb / 1024) * gbSecondPrice.usd) / gbSecondPrice.per;
+  let modelledUsd = 0;
+  let measuredUsd = 0;
   for (const fn of snapshot.lambda) {
     invocations += fn.invocations;
     logBytes += fn.logBytes + fn.logEvents * LOG_EVENT_OVERHEAD_BYTES;
+    modelledUsd += durationUsd(fn.billedMs + fn.initMs, fn.memoryMb);
+    measuredUsd += durationUsd(fn.measuredMs + fn.initMs, fn.memoryMb);
     const gbSeconds = ((fn.billedMs + fn.initMs) / 1000) * (fn.memoryMb / 1024);
     add('Lambda', `Lambda ${functionOf(fn.functionId)} duration`, gbSeconds, 'lambda.arm64GbSecond');
   }
@@ -209,6 +220,12 @@ export const priceSnapshot = (
     storedEvents,
     totalUsd,
     perMillionEventsUsd: storedEvents > 0 ? (totalUsd / storedEvents) * 1e6 : null,
+    lambdaDuration: {
+      modelledUsd,
+      measuredUsd,
+      perMillionEventsMeasuredUsd:
+        storedEvents > 0 ? ((totalUsd - modelledUsd + measuredUsd) / storedEvents) * 1e6 : null,
+    },
     writeUnits,
     readUnits,
     writeUnitsPerEvent: storedEvents > 0 ? writeUnits / storedEvents : null,
@@ -248,6 +265,14 @@ export const formatCost = (report: CostReport): string => {
       `  ${service.service.padEnd(15)} ${usd(service.usd).padStart(11)}  ${percent(service.share).padStart(4)}`,
     );
   }
+  const { lambdaDuration } = report;
+  lines.push(
+    `  Lambda duration ${usd(lambdaDuration.modelledUsd)} with AWS latencies (local/meter/latency.ts); ` +
+      `${usd(lambdaDuration.measuredUsd)} as measured offline` +
+      (lambdaDuration.perMillionEventsMeasuredUsd === null
+        ? ''
+        : ` (upper bound: ${usd(lambdaDuration.perMillionEventsMeasuredUsd)} per million events)`),
+  );
   const top = report.lineItems.slice(0, 3).map((item) => `${item.label} ${percent(item.share)}`);
   if (top.length > 0) lines.push(`  top: ${top.join(', ')}`);
   const quantity = (item: CostReport['monthly'][number]) =>

@@ -1,5 +1,6 @@
 import type { InvocationRecord } from '../lambda/runtime.ts';
 import type { WriteCharge } from './dynamo-billing.ts';
+import { modelledDurationMs } from './latency.ts';
 
 // What one offline run did, counted as AWS would count it for the bill. The proxy (AWS requests), the
 // Lambda runtime (invocations, duration, logs) and Step Functions (state transitions) report here; the
@@ -62,7 +63,13 @@ export interface FunctionCount {
   invocations: number;
   errors: number;
   coldStarts: number;
+  /** Handler time as measured offline, rounded up per invocation: an upper bound (see latency.ts). */
+  measuredMs: number;
+  /** Handler time with the emulator's waiting replaced by AWS's, rounded up per invocation: what is priced. */
   billedMs: number;
+  /** AWS requests the function made, and the time at least one was outstanding. */
+  awsCalls: number;
+  awsWaitMs: number;
   initMs: number;
   logBytes: number;
   logEvents: number;
@@ -205,7 +212,10 @@ export class Meter {
         invocations: 0,
         errors: 0,
         coldStarts: 0,
+        measuredMs: 0,
         billedMs: 0,
+        awsCalls: 0,
+        awsWaitMs: 0,
         initMs: 0,
         logBytes: 0,
         logEvents: 0,
@@ -220,7 +230,14 @@ export class Meter {
     const count = this.functionCount(record.functionId, record.memoryMb);
     count.invocations += 1;
     if (!record.ok) count.errors += 1;
-    count.billedMs += record.billedMs;
+    count.measuredMs += record.billedMs;
+    if (record.usage === undefined) {
+      count.billedMs += record.billedMs;
+    } else {
+      count.billedMs += Math.ceil(modelledDurationMs(record.billedMs, record.usage));
+      count.awsCalls += Object.values(record.usage.calls).reduce((total, calls) => total + calls, 0);
+      count.awsWaitMs += record.usage.waitMs;
+    }
     if (record.initMs > 0) {
       count.coldStarts += 1;
       count.initMs += record.initMs;

@@ -85,6 +85,13 @@ describe('the meter of an offline run', () => {
     expect(fn('ProcessRecordsFunction')?.invocations).toBe(4);
     expect(fn('ProcessRecordsFunction')?.memoryMb).toBe(1024);
     expect(fn('ProcessRecordsFunction')?.billedMs).toBeGreaterThan(0);
+    expect(fn('ProcessRecordsFunction')?.billedMs).toBeLessThanOrEqual(
+      fn('ProcessRecordsFunction')?.measuredMs ?? 0,
+    );
+    // Each chunk reads its staged rows from S3 and writes them in BatchWriteItem calls: the environment
+    // saw those requests and the time it waited on them.
+    expect(fn('ProcessRecordsFunction')?.awsCalls).toBeGreaterThanOrEqual(6);
+    expect(fn('ProcessRecordsFunction')?.awsWaitMs).toBeGreaterThan(0);
     expect(fn('StartWorkflowFunction')?.invocations).toBe(1);
     expect(fn('ValidateDataFunction')?.logBytes).toBeGreaterThan(0);
   });
