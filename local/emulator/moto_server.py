@@ -18,7 +18,10 @@ And one speed fix: moto answers DynamoDB Streams GetRecords through its generic,
 which walks every attribute of every image; reading the stream of a large load took about half of moto's
 CPU (profiled with py-spy on a 1,000,000-row file), time taken from the writes it serves. The records are
 already in DynamoDB's JSON form, so GetRecords is answered with json.dumps of the same result here.
-tests/integration/emulator.test.ts checks the answer equals plain moto's.
+And a Query of the table (not an index) gathers and sorts every item of the table to pick one partition's
+(moto/dynamodb/models/table.py, Table.query → all_items): O(table) per query, seconds each once a load
+has stored 100,000 events. DynamoDB reads one partition; so does the Query here, through the same code.
+tests/integration/emulator.test.ts checks both answers equal plain moto's.
 
 Product code must never work around an emulator defect; the fixes belong here.
 tests/integration/emulator.test.ts shows each defect on plain moto_server and its absence here.
@@ -92,7 +95,37 @@ def _get_records(self):
     return dynamo_json_dump(self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit))
 
 
+_query = Table.query
+_all_items = Table.all_items
+_partition = threading.local()
+
+
+def _query_one_partition(self, hash_key, *args, **kwargs):
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    if index_name is not None or hash_key is None:
+        return _query(self, hash_key, *args, **kwargs)
+    _partition.key = hash_key
+    try:
+        return _query(self, hash_key, *args, **kwargs)
+    finally:
+        _partition.key = None
+
+
+def _all_items_of_partition(self):
+    key = getattr(_partition, "key", None)
+    if key is None:
+        return _all_items(self)
+    with _write_lock:  # a consistent copy: writes change the partition's dict in place
+        partition = self.items.get(key)
+        if partition is None:
+            return []
+        items = list(partition.values()) if self.range_key_attr else [partition]
+    return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
 if os.environ.get("OFFLINE_MOTO_FIXES", "on") != "off":
+    Table.query = _query_one_partition
+    Table.all_items = _all_items_of_partition
     DynamoDBStreamsHandler.get_records = _get_records
     StreamShard.add = _add
     DynamoDBBackend.update_item = _update_item_once

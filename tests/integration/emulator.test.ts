@@ -4,6 +4,7 @@ import {
   DeleteItemCommand,
   DynamoDBClient,
   PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
@@ -221,6 +222,83 @@ describe('GetRecords from the emulator the offline runtime starts (answered with
     const plain = await writeEveryKindAndReadStream('plain');
 
     expect(fixed.map((record) => record.eventName)).toEqual(['INSERT', 'MODIFY', 'REMOVE']);
+    expect(fixed).toEqual(plain);
+  });
+});
+
+/** Three partitions of sorted items, then the queries the functions make, each read to its last page. */
+const queryPartitions = async (flavour: EmulatorFlavour) => {
+  emulator = await startEmulator(projectRoot, () => undefined, { flavour });
+  const ddb = new DynamoDBClient(clientConfig(emulator.endpoint));
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: 'sorted',
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'PK', KeyType: 'HASH' },
+        { AttributeName: 'SK', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'PK', AttributeType: 'S' },
+        { AttributeName: 'SK', AttributeType: 'S' },
+      ],
+    }),
+  );
+  for (const pk of ['USER#b', 'USER#a', 'USER#c']) {
+    await ddb.send(
+      new BatchWriteItemCommand({
+        RequestItems: {
+          sorted: Array.from({ length: 25 }, (_, i) => ({
+            PutRequest: {
+              Item: {
+                PK: { S: pk },
+                SK: { S: `EVENT#${String((i * 7) % 25).padStart(2, '0')}` },
+                n: { N: `${i}` },
+              },
+            },
+          })),
+        },
+      }),
+    );
+  }
+  const pages = async (input: Omit<ConstructorParameters<typeof QueryCommand>[0], 'TableName'>) => {
+    const items: unknown[] = [];
+    let ExclusiveStartKey: Record<string, import('@aws-sdk/client-dynamodb').AttributeValue> | undefined;
+    do {
+      const page = await ddb.send(new QueryCommand({ TableName: 'sorted', ...input, ExclusiveStartKey }));
+      items.push(page.Items);
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey !== undefined);
+    return items;
+  };
+  const key = (pk: string) => ({ ':pk': { S: pk } });
+  return [
+    await pages({ KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: key('USER#a') }),
+    await pages({
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ...key('USER#b'), ':from': { S: 'EVENT#05' }, ':to': { S: 'EVENT#17' } },
+      ScanIndexForward: false,
+      Limit: 4,
+    }),
+    await pages({
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      FilterExpression: 'n > :n',
+      ExpressionAttributeValues: { ...key('USER#c'), ':prefix': { S: 'EVENT#1' }, ':n': { N: '10' } },
+      Limit: 3,
+    }),
+    await pages({ KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: key('USER#none') }),
+  ];
+};
+
+describe('Query from the emulator the offline runtime starts (one partition read, not the whole table)', () => {
+  it('answers what plain moto_server answers: order, key conditions, filters, pages', async () => {
+    const fixed = await queryPartitions('fixed');
+    await emulator?.stop();
+    emulator = undefined;
+    const plain = await queryPartitions('plain');
+
+    // All 25 of a; b's EVENT#05…17; of c's EVENT#1x those with n > 10 (n = 13, 16, 17, 20, 23, 24); none.
+    expect(fixed.flat(2)).toHaveLength(25 + 13 + 6);
     expect(fixed).toEqual(plain);
   });
 });
