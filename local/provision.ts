@@ -5,7 +5,12 @@ import {
   DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
@@ -108,9 +113,16 @@ export const provision = async (
         }),
       );
     }
+    const versioning = resolve(resource.Properties?.VersioningConfiguration) as { Status?: Json } | null;
+    const versioned = versioning?.Status === 'Enabled';
+    if (versioned) {
+      await s3.send(
+        new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }),
+      );
+    }
     physical.set(id, { ref: name, attributes: { Arn: `arn:aws:s3:::${name}` } });
     log(
-      `provision: bucket ${name}${notification?.EventBridgeConfiguration ? ' (EventBridge notifications on)' : ''}`,
+      `provision: bucket ${name}${notification?.EventBridgeConfiguration ? ' (EventBridge notifications on)' : ''}${versioned ? ' (versioned)' : ''}`,
     );
   }
 

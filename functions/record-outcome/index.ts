@@ -54,7 +54,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
   correlate({ executionArn: task.executionArn, fileId: task.file.fileId, key: task.file.key });
 
   const destinationKey = task.outcome === 'REJECTED' ? relocate(task.file.key, PREFIX.rejected) : null;
-  if (destinationKey !== null) await moveObject(task.file.bucket, task.file.key, destinationKey);
+  if (destinationKey !== null) await moveObject(task.file.bucket, task.file.key, task.file, destinationKey);
   await putFileMetadata(config.table, {
     status: task.outcome,
     file: task.file,

@@ -12,6 +12,11 @@ export class ObjectNotFoundError extends Error {
   override name = 'ObjectNotFoundError';
 }
 
+/** The key no longer holds the bytes the event named (re-uploaded mid-run): the newer upload runs on its own. */
+export class ObjectChangedError extends Error {
+  override name = 'ObjectChangedError';
+}
+
 /** A staged chunk or partial aggregate the workflow expects is missing: not transient, never retried. */
 export class ChunkNotFoundError extends Error {
   override name = 'ChunkNotFoundError';

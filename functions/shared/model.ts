@@ -10,6 +10,8 @@ export const FileRefSchema = z.object({
   bucket: z.string().min(1),
   key: z.string().min(1),
   etag: z.string().min(1),
+  /** The object version the event named; absent when the bucket is not versioned (then the ETag pins it). */
+  versionId: z.string().min(1).optional(),
   size: z.number().int().nonnegative(),
   /** Object creation time from the S3 event: the event time of rows that carry none. */
   eventTime: z.iso.datetime({ offset: true }),

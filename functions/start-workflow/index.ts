@@ -32,7 +32,13 @@ const etagOf = async (event: ObjectCreated): Promise<string> => {
   const { bucket, object } = event.detail;
   if (object.etag !== undefined && object.etag !== '') return object.etag;
   try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket.name, Key: object.key }));
+    const head = await s3.send(
+      new HeadObjectCommand({
+        Bucket: bucket.name,
+        Key: object.key,
+        ...(object['version-id'] ? { VersionId: object['version-id'] } : {}),
+      }),
+    );
     return (head.ETag ?? '').replaceAll('"', '');
   } catch (error) {
     if ((error as Error).name === 'NotFound') {
@@ -49,6 +55,7 @@ export const fileRefOf = (event: ObjectCreated, etag: string): FileRef => {
     bucket: bucket.name,
     key: object.key,
     etag,
+    ...(object['version-id'] ? { versionId: object['version-id'] } : {}),
     size: object.size ?? 0,
     eventTime: event.time,
     fileId: fileIdOf(bucket.name, object.key, etag),
@@ -70,7 +77,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
       new StartExecutionCommand({
         stateMachineArn: config.stateMachineArn,
         name,
-        input: JSON.stringify(file),
+        input: JSON.stringify({ file }),
       }),
     );
     metrics.addMetric('ExecutionsStarted', MetricUnit.Count, 1);

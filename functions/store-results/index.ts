@@ -30,7 +30,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
   const pages = await handPagesToLanes(config.table, file, aggregate.lanePages);
 
   const archiveKey = relocate(file.key, PREFIX.archive);
-  await moveObject(file.bucket, file.key, archiveKey);
+  await moveObject(file.bucket, file.key, file, archiveKey);
   await putFileMetadata(config.table, {
     status: 'SUCCEEDED',
     file,

@@ -24,7 +24,12 @@ export const handler = withPowertools(async (event: unknown, _context: Context):
   const { file, executionArn } = parseTaskInput(InputSchema, event, 'ValidateData');
   correlate({ executionArn, fileId: file.fileId, key: file.key });
 
-  const source = await getObjectStream(file.bucket, file.key, (message) => new ObjectNotFoundError(message));
+  const source = await getObjectStream(
+    file.bucket,
+    file.key,
+    file,
+    (message) => new ObjectNotFoundError(message),
+  );
   const rejectsKey = rejectsKeyOf(file.key, file.fileId);
   const validation = await validateCsv(
     source,

@@ -282,10 +282,13 @@ describe('task inputs built by the state machine', () => {
     );
     // Definition is this test's narrow view of the ASL; the library's type is the full language.
     const machine = new StateMachine(substituted() as unknown as StateMachineDefinition);
-    const execution = machine.run(fileRef(), {
-      overrides: { taskResourceLocalHandlers: recording },
-      context: { Execution: { Id: EXECUTION_ARN } },
-    });
+    const execution = machine.run(
+      { file: fileRef() },
+      {
+        overrides: { taskResourceLocalHandlers: recording },
+        context: { Execution: { Id: EXECUTION_ARN } },
+      },
+    );
     // A failed execution rejects with an ExecutionError whose cause is the Fail state's error.
     const output = await execution.result.catch((error: Error) => ({
       failedWith: error.cause instanceof Error ? error.cause.name : error.name,

@@ -36,9 +36,12 @@ describe('record-outcome handler', () => {
       expect(result.destinationKey).toBe('rejected/sample.csv');
       expect(s3Mock.commandCalls(CopyObjectCommand)[0]?.args[0].input).toMatchObject({
         Key: 'rejected/sample.csv',
-        CopySource: `${task.file.bucket}/uploads/sample.csv`,
+        CopySource: `${task.file.bucket}/uploads/sample.csv?versionId=${task.file.versionId}`,
       });
-      expect(s3Mock.commandCalls(DeleteObjectCommand)[0]?.args[0].input.Key).toBe('uploads/sample.csv');
+      expect(s3Mock.commandCalls(DeleteObjectCommand)[0]?.args[0].input).toMatchObject({
+        Key: 'uploads/sample.csv',
+        VersionId: task.file.versionId,
+      });
     });
 
     it('records the validation reason, the row counts and the rejects file on the FILE# item', async () => {

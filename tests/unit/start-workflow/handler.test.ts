@@ -9,7 +9,7 @@ import { lambdaContext, loadEvent } from '../../helpers/events.ts';
 
 interface ObjectCreatedDetail {
   bucket: { name: string };
-  object: { key: string; size: number; etag: string; sequencer: string };
+  object: { key: string; size: number; etag: string; 'version-id': string; sequencer: string };
   'source-ip-address': string;
 }
 type ObjectCreated = EventBridgeEvent<'Object Created', ObjectCreatedDetail>;
@@ -27,7 +27,7 @@ describe('start-workflow handler', () => {
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: new Date() });
   });
 
-  it('starts one execution named after the object, with the file reference as input', async () => {
+  it('starts one execution named after the object, with the file reference (its version too) as input', async () => {
     const event = loadEvent<ObjectCreated>('start-workflow.json');
     const { bucket, object } = event.detail;
     const fileId = fileIdOf(bucket.name, object.key, object.etag);
@@ -39,12 +39,15 @@ describe('start-workflow handler', () => {
     expect(input?.stateMachineArn).toBe(STATE_MACHINE_ARN);
     expect(input?.name).toBe(executionNameOf(object.key, fileId));
     expect(JSON.parse(input?.input ?? '')).toEqual({
-      bucket: bucket.name,
-      key: 'uploads/sample.csv',
-      etag: object.etag,
-      size: object.size,
-      eventTime: event.time,
-      fileId,
+      file: {
+        bucket: bucket.name,
+        key: 'uploads/sample.csv',
+        etag: object.etag,
+        versionId: object['version-id'],
+        size: object.size,
+        eventTime: event.time,
+        fileId,
+      },
     });
   });
 
@@ -62,9 +65,10 @@ describe('start-workflow handler', () => {
     expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toEqual({
       Bucket: event.detail.bucket.name,
       Key: event.detail.object.key,
+      VersionId: event.detail.object['version-id'],
     });
     const input = JSON.parse(sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input.input ?? '');
-    expect(input.fileId).toBe(fileIdOf(event.detail.bucket.name, event.detail.object.key, etag));
+    expect(input.file.fileId).toBe(fileIdOf(event.detail.bucket.name, event.detail.object.key, etag));
   });
 
   it('does not call S3 when the event has the ETag', async () => {
@@ -77,7 +81,7 @@ describe('start-workflow handler', () => {
     await handler(loadEvent('start-workflow.json'), context);
 
     const input = sfnMock.commandCalls(StartExecutionCommand)[0]?.args[0].input.input ?? '';
-    expect(JSON.parse(input)).toEqual(loadEvent<{ file: unknown }>('validate-data.json').file);
+    expect(JSON.parse(input)).toEqual({ file: loadEvent<{ file: unknown }>('validate-data.json').file });
   });
 
   it('gives a redelivered event the same execution name and input', async () => {

@@ -214,11 +214,12 @@ describe('store-results handler', () => {
     expect(s3Mock.commandCalls(CopyObjectCommand)[0]?.args[0].input).toMatchObject({
       Bucket: task.file.bucket,
       Key: 'archive/sample.csv',
-      CopySource: `${task.file.bucket}/uploads/sample.csv`,
+      CopySource: `${task.file.bucket}/uploads/sample.csv?versionId=${task.file.versionId}`,
     });
     expect(s3Mock.commandCalls(DeleteObjectCommand)[0]?.args[0].input).toEqual({
       Bucket: task.file.bucket,
       Key: 'uploads/sample.csv',
+      VersionId: task.file.versionId,
     });
   });
 
