@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { formatIamSummary } from './iam/authorizer.ts';
 import { formatCost } from './meter/cost.ts';
 import { OfflinePipeline, type Uploaded } from './pipeline.ts';
 import { type FileReport, fileReport, formatReport, usersOf, userTotals } from './report.ts';
@@ -115,8 +116,14 @@ const runFiles = async (files: string[]): Promise<number> => {
     const cost = await pipeline.cost(storedEvents);
     const totals = await userTotals(pipeline.apiUrl, [...users]);
 
+    const iam = pipeline.iam.summary();
     if (values.json) {
-      const document = { files: reports, users: totals, cost: { ...cost.report, counts: cost.counts } };
+      const document = {
+        files: reports,
+        users: totals,
+        cost: { ...cost.report, counts: cost.counts },
+        iam,
+      };
       process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     } else {
       process.stdout.write(
@@ -135,6 +142,7 @@ const runFiles = async (files: string[]): Promise<number> => {
         }
       }
       process.stdout.write(`\n${formatCost(cost.report)}\n`);
+      process.stdout.write(`\n${formatIamSummary(iam)}\n`);
     }
     const final = reports.every((report) => report.status !== 'TIMED_OUT');
     return final ? 0 : 1;

@@ -18,11 +18,13 @@ import {
   SqsSource,
   StreamSource,
 } from './event-sources.ts';
+import { IamAuthorizer } from './iam/authorizer.ts';
+import { translateTemplate } from './iam/roles.ts';
 import { type FunctionDeployment, LambdaRuntime } from './lambda/runtime.ts';
 import { type CostReport, priceSnapshot } from './meter/cost.ts';
 import { Meter, type MeterSnapshot } from './meter/meter.ts';
 import { MeteringProxy, type ProxyFault } from './meter/proxy.ts';
-import { type Provisioned, provision } from './provision.ts';
+import { type Provisioned, provision, resolverContextOf } from './provision.ts';
 import { type ExecutionEvent, type ExecutionRecord, LocalStepFunctions } from './stepfunctions.ts';
 import { functionsOf, type Json, loadTemplate, resourcesOfType, type Template } from './template.ts';
 
@@ -40,6 +42,8 @@ export interface OfflineOptions {
   retryDelaySeconds?: number;
   log?: (line: string) => void;
   onExecutionEvent?: (event: ExecutionEvent) => void;
+  /** Changes the SAM translation before its roles are enforced: how a test shows a missing grant denied. */
+  editTranslation?: (translated: Template) => Template;
 }
 
 export interface Uploaded {
@@ -66,6 +70,8 @@ export class OfflinePipeline {
   readonly table: string;
   /** Counts every AWS call, invocation and state transition of the run, for the cost report. */
   readonly meter: Meter;
+  /** Checks every call a role makes against that role's policies (local/iam/). */
+  readonly iam: IamAuthorizer;
   private readonly emulator: Emulator;
   private readonly proxy: MeteringProxy;
   private readonly userS3: S3Client;
@@ -85,6 +91,7 @@ export class OfflinePipeline {
     clients: OfflinePipeline['clients'];
     log: (line: string) => void;
     meter: Meter;
+    iam: IamAuthorizer;
     proxy: MeteringProxy;
     endpoint: Endpoint;
   }) {
@@ -93,6 +100,7 @@ export class OfflinePipeline {
     this.emulator = fields.emulator;
     this.endpoint = fields.endpoint;
     this.meter = fields.meter;
+    this.iam = fields.iam;
     this.proxy = fields.proxy;
     this.userS3 = new S3Client({ ...clientConfig(fields.endpoint, 'user'), forcePathStyle: true });
     this.provisioned = fields.provisioned;
@@ -136,6 +144,17 @@ export class OfflinePipeline {
         parameters: options.parameters,
         log,
       });
+      // From here on every call a role makes is checked against that role, as SAM's transform writes it.
+      const iam = IamAuthorizer.fromTranslation(
+        translateTemplate(root, join(root, 'template.yaml'), {
+          region: REGION,
+          parameters: options.parameters,
+        }),
+        resolverContextOf(provisioned, options.parameters),
+        stackName,
+        resourcesOfType(template, 'AWS::Serverless::StateMachine')[0]?.[0] ?? '',
+      );
+      proxy.authorize(iam);
       const config = clientConfig(endpoint);
       const clients = {
         s3: new S3Client({ ...config, forcePathStyle: true }),
@@ -211,6 +230,8 @@ export class OfflinePipeline {
         functionsByArn: new Map(deployments.map((d) => [d.arn, d.logicalId])),
         sns: new SNSClient(clientConfig(endpoint, 'states')),
         onEvent: options.onExecutionEvent,
+        authorizeInvoke: (functionArn) =>
+          iam.require('states', [{ action: 'lambda:InvokeFunction', resource: functionArn }]),
       });
       meter.setTaskFunctions(stepFunctions.taskFunctionIds());
       await stepFunctions.listen(sfnPort);
@@ -322,6 +343,7 @@ export class OfflinePipeline {
         clients,
         log,
         meter,
+        iam,
         proxy,
         endpoint,
       });

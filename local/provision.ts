@@ -19,7 +19,14 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { ACCOUNT_ID, clientConfig, type Endpoint, REGION } from './aws.ts';
-import { functionsOf, type Json, Resolver, resourcesOfType, type Template } from './template.ts';
+import {
+  functionsOf,
+  type Json,
+  Resolver,
+  type ResolverContext,
+  resourcesOfType,
+  type Template,
+} from './template.ts';
 
 // Creates in the emulator what template.yaml declares and the offline pipeline needs, with names derived
 // from logical ids. Resources the emulator has no use for (alarms, log groups, Glue, IAM) are skipped.
@@ -46,6 +53,28 @@ export interface Provisioned {
 
 const lower = (text: string) => text.toLowerCase().replace(/[^a-z0-9-]/g, '-');
 
+const contextOf = (
+  stackName: string,
+  physical: ReadonlyMap<string, Physical>,
+  parameters: Record<string, string> | undefined,
+): ResolverContext => ({
+  stackName,
+  region: REGION,
+  accountId: ACCOUNT_ID,
+  parameters,
+  ref: (id) => physical.get(id)?.ref,
+  getAtt: (id, attribute) => {
+    const attributes = physical.get(id)?.attributes;
+    return attributes && Object.hasOwn(attributes, attribute) ? attributes[attribute] : undefined;
+  },
+});
+
+/** What intrinsic functions resolve to offline: for another reading of the template (its SAM translation). */
+export const resolverContextOf = (
+  provisioned: Provisioned,
+  parameters?: Record<string, string>,
+): ResolverContext => contextOf(provisioned.stackName, provisioned.physical, parameters);
+
 export const provision = async (
   template: Template,
   endpoint: Endpoint,
@@ -61,17 +90,7 @@ export const provision = async (
   const physical = new Map<string, Physical>();
   const skipped: string[] = [];
 
-  const resolver = new Resolver(template, {
-    stackName,
-    region: REGION,
-    accountId: ACCOUNT_ID,
-    parameters: options.parameters,
-    ref: (id) => physical.get(id)?.ref,
-    getAtt: (id, attribute) => {
-      const attributes = physical.get(id)?.attributes;
-      return attributes && Object.hasOwn(attributes, attribute) ? attributes[attribute] : undefined;
-    },
-  });
+  const resolver = new Resolver(template, contextOf(stackName, physical, options.parameters));
   const resolve = (node: Json | undefined): Json => resolver.resolve(node ?? null);
   const included = (condition: string | undefined) =>
     condition === undefined || resolver.condition(condition);

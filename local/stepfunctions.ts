@@ -74,6 +74,8 @@ export interface LocalStepFunctionsOptions {
   functionsByArn: Map<string, string>;
   sns: SNSClient;
   onEvent?: (event: ExecutionEvent) => void;
+  /** Throws (AccessDeniedException) when the state machine's role may not invoke the function. */
+  authorizeInvoke?: (functionArn: string) => void;
 }
 
 const bytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value ?? null));
@@ -110,7 +112,10 @@ export class LocalStepFunctions {
       let handler: (input: unknown) => Promise<unknown>;
       if (functionId !== undefined) {
         this.taskFunctions.add(functionId);
-        handler = (input) => options.runtime.invoke(functionId, input);
+        handler = async (input) => {
+          options.authorizeInvoke?.(resource);
+          return options.runtime.invoke(functionId, input);
+        };
       } else if (resource === 'arn:aws:states:::sns:publish') {
         handler = (input) => this.publish(input as PublishCommandInput);
       } else {

@@ -7,6 +7,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { principalOfAccessKey } from '../aws.ts';
+import type { Denial } from '../iam/policy.ts';
+import type { AwsCall } from '../iam/requests.ts';
 import { DynamoMeter } from './dynamo.ts';
 import type { Meter } from './meter.ts';
 
@@ -95,19 +97,48 @@ export interface ProxyFault {
   message?: string;
 }
 
-const faultResponse = (service: string, fault: ProxyFault) => {
-  const message = fault.message ?? 'injected by the offline runtime';
+/**
+ * An error as the service's protocol sends it: S3 and the query protocol (SNS) in XML, the JSON protocols
+ * (DynamoDB, SQS, Step Functions, EventBridge, …) with `__type`, so the SDK raises the named exception.
+ */
+export const errorResponse = (
+  service: string,
+  requestHeaders: IncomingMessage['headers'],
+  code: string,
+  message: string,
+) => {
+  const escaped = message.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
   if (service === 's3') {
     return {
       headers: { 'content-type': 'application/xml' },
-      body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>${message}</Message></Error>`,
+      body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${escaped}</Message></Error>`,
+    };
+  }
+  if (String(requestHeaders['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+    return {
+      headers: { 'content-type': 'text/xml' },
+      body: `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${escaped}</Message></Error><RequestId>offline</RequestId></ErrorResponse>`,
     };
   }
   return {
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': fault.code },
-    body: JSON.stringify({ __type: fault.code, message }),
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': code },
+    body: JSON.stringify({ __type: code, message }),
   };
 };
+
+/** How each service answers a caller its role does not allow. */
+const ACCESS_DENIED: Record<string, { status: number; code: string }> = {
+  s3: { status: 403, code: 'AccessDenied' },
+  dynamodb: { status: 400, code: 'AccessDeniedException' },
+  sns: { status: 403, code: 'AuthorizationError' },
+  sqs: { status: 403, code: 'AccessDenied' },
+};
+
+/** What the proxy asks before forwarding a call: the caller's role allows it, or why not. */
+export interface CallAuthorizer {
+  checkCall(principal: string, call: AwsCall): Denial | undefined;
+  messageOf(principal: string, denial: Denial): string;
+}
 
 export interface ProxyOptions {
   /** The emulator's URL: where every service goes unless routed elsewhere. */
@@ -122,6 +153,7 @@ export class MeteringProxy {
   private readonly meter: Meter;
   private readonly dynamo: DynamoMeter;
   private readonly faults: (ProxyFault & { seen: number })[] = [];
+  private authorizer?: CallAuthorizer;
   private server?: Server;
 
   constructor(options: ProxyOptions) {
@@ -136,6 +168,11 @@ export class MeteringProxy {
 
   clearFaults(): void {
     this.faults.splice(0);
+  }
+
+  /** From now on every call is checked against its caller's role before it reaches the emulator. */
+  authorize(authorizer: CallAuthorizer): void {
+    this.authorizer = authorizer;
   }
 
   /** The fault this call meets, if any: counted per fault, so `after` skips the first matching calls. */
@@ -221,56 +258,54 @@ export class MeteringProxy {
     const { principal, service } = identityOf(request.headers);
     const method = request.method ?? 'GET';
     const url = new URL(request.url ?? '/', 'http://proxy');
-    if (this.faults.length > 0) {
-      const body = service === 's3' ? Buffer.alloc(0) : await readBody(request);
-      const operation =
-        service === 's3'
-          ? s3OperationOf(method, url, request.headers)
-          : rpcOperationOf(request.headers, body);
-      const fault = this.takeFault(principal, service, operation);
-      if (fault) {
-        if (service === 's3') request.resume();
-        const { headers, body: errorBody } = faultResponse(service, fault);
-        this.meter.request({
-          principal,
-          service,
-          operation,
-          status: fault.status,
-          requestBytes: body.length,
-          responseBytes: errorBody.length,
-        });
-        response.writeHead(fault.status, headers);
-        response.end(errorBody);
-        return;
-      }
-      if (service !== 's3') {
-        await this.forwardBuffered(principal, service, operation, method, request, body, response);
-        return;
-      }
+    // S3 bodies are streamed (objects can be large); every other service's request is small and buffered.
+    const body = service === 's3' ? undefined : await readBody(request);
+    const operation =
+      body === undefined
+        ? s3OperationOf(method, url, request.headers)
+        : rpcOperationOf(request.headers, body);
+    const reply = (status: number, code: string, message: string) => {
+      if (body === undefined) request.resume();
+      const { headers, body: errorBody } = errorResponse(service, request.headers, code, message);
+      response.writeHead(status, headers);
+      response.end(errorBody);
+      return errorBody.length;
+    };
+
+    const call = { service, operation, method, url, headers: request.headers, body: body ?? Buffer.alloc(0) };
+    const denial = this.authorizer?.checkCall(principal, call);
+    if (denial !== undefined && this.authorizer !== undefined) {
+      // Not metered: AWS does not bill a request it refuses.
+      const { status, code } = ACCESS_DENIED[service] ?? { status: 400, code: 'AccessDeniedException' };
+      reply(status, code, this.authorizer.messageOf(principal, denial));
+      return;
     }
-    if (service === 's3') {
+
+    const fault = this.faults.length > 0 ? this.takeFault(principal, service, operation) : undefined;
+    if (fault !== undefined) {
+      const responseBytes = reply(
+        fault.status,
+        fault.code,
+        fault.message ?? 'injected by the offline runtime',
+      );
+      this.meter.request({
+        principal,
+        service,
+        operation,
+        status: fault.status,
+        requestBytes: body?.length ?? 0,
+        responseBytes,
+      });
+      return;
+    }
+
+    if (body === undefined) {
       await this.stream(request, response, (status, requestBytes, responseBytes) =>
-        this.meter.request({
-          principal,
-          service,
-          operation: s3OperationOf(method, url, request.headers),
-          status,
-          requestBytes,
-          responseBytes,
-        }),
+        this.meter.request({ principal, service, operation, status, requestBytes, responseBytes }),
       );
       return;
     }
-    const body = await readBody(request);
-    await this.forwardBuffered(
-      principal,
-      service,
-      rpcOperationOf(request.headers, body),
-      method,
-      request,
-      body,
-      response,
-    );
+    await this.forwardBuffered(principal, service, operation, method, request, body, response);
   }
 
   private async forwardBuffered(
