@@ -145,11 +145,12 @@ export class OfflinePipeline {
         log,
       });
       // From here on every call a role makes is checked against that role, as SAM's transform writes it.
+      const translated = translateTemplate(root, join(root, 'template.yaml'), {
+        region: REGION,
+        parameters: options.parameters,
+      });
       const iam = IamAuthorizer.fromTranslation(
-        translateTemplate(root, join(root, 'template.yaml'), {
-          region: REGION,
-          parameters: options.parameters,
-        }),
+        options.editTranslation ? options.editTranslation(translated) : translated,
         resolverContextOf(provisioned, options.parameters),
         stackName,
         resourcesOfType(template, 'AWS::Serverless::StateMachine')[0]?.[0] ?? '',

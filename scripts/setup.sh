@@ -17,3 +17,10 @@ if [[ ! -x .venv/bin/sam || ! -f .venv/.installed || requirements-dev.txt -nt .v
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   touch .venv/.installed
 fi
+
+if [[ ! -x .venv-checkov/bin/checkov || ! -f .venv-checkov/.installed || requirements-checkov.txt -nt .venv-checkov/.installed ]]; then
+  echo "setup: checkov virtualenv (.venv-checkov) from requirements-checkov.txt" >&2
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+  touch .venv-checkov/.installed
+fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: lint, type check, unit tests, template checks (cfn-lint with the serverless rules,
-# sam validate --lint), sam build, then the integration tests against the offline pipeline.
+# sam validate --lint, checkov on the template and its SAM translation), sam build, then the integration tests against the offline pipeline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,6 +18,14 @@ step "cfn-lint with serverless rules"
 cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 step "sam validate --lint"
 sam validate --lint
+step "checkov on template.yaml and on its SAM translation (skips and reasons in .checkov.yaml)"
+# BC_SKIP_MAPPING: checkov would otherwise fetch its guideline mappings from the internet on every run.
+export BC_SKIP_MAPPING=TRUE
+translation="$(mktemp --suffix=.json)"
+python local/iam/translate.py template.yaml > "$translation"
+.venv-checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
+.venv-checkov/bin/checkov --config-file .checkov.yaml -f "$translation"
+rm -f "$translation"
 step "sam build"
 sam build --cached --parallel
 step "integration tests (offline pipeline on moto)"
