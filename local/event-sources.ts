@@ -37,7 +37,10 @@ export interface SourceContext {
   runtime: LambdaRuntime;
   /** The poller's client: a mapping's calls are made with its function's role. */
   sqs: SQSClient;
-  /** The offline runtime's own client, for asking whether a queue has drained (nothing Lambda does). */
+  /**
+   * The offline runtime's own client, for what Lambda does not do: asking whether a queue has drained, and
+   * shortening a failed message's wait for its retry. Not metered, not checked against the function's role.
+   */
   inspect: SQSClient;
   log: (line: string) => void;
   /** Seconds a failed SQS message stays invisible before its retry (Lambda: the queue's visibility timeout). */
@@ -270,7 +273,8 @@ export class SqsSource extends Poller {
           );
         }
         if (retry.length > 0) {
-          await sqs.send(
+          // Lambda leaves a failed message for the queue's visibility timeout; offline it comes back sooner.
+          await this.context.inspect.send(
             new ChangeMessageVisibilityBatchCommand({
               QueueUrl: queueUrl,
               Entries: retry.map((message, i) => ({
