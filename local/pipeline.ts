@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, type _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
@@ -452,6 +452,12 @@ export class OfflinePipeline {
   }
 
   async stop(): Promise<void> {
+    // What the run proved its roles allow (and any denial), one line per run: `jq` over it sums a test suite.
+    mkdirSync(join(this.root, '.local'), { recursive: true });
+    appendFileSync(
+      join(this.root, '.local', 'iam-calls.jsonl'),
+      `${JSON.stringify({ stack: this.provisioned.stackName, at: new Date().toISOString(), roles: this.iam.summary() })}\n`,
+    );
     await Promise.allSettled(this.sources.map((source) => source.stop()));
     await this.stepFunctions.stop();
     await this.api.stop();

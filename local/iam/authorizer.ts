@@ -29,6 +29,8 @@ export interface PrincipalSummary {
   denied: number;
   /** Calls checked per IAM action. */
   actions: Record<string, number>;
+  /** Distinct (action, resource) pairs allowed, as `action resource`. */
+  allowed: string[];
   /** The first few denials, as AWS would word them. */
   denials: string[];
 }
@@ -42,6 +44,7 @@ const MAX_DENIALS_KEPT = 20;
 export class IamAuthorizer {
   private readonly roles: ReadonlyMap<string, Role>;
   private readonly summaries = new Map<string, PrincipalSummary>();
+  private readonly allowed = new Map<string, Set<string>>();
 
   constructor(roles: ReadonlyMap<string, Role>) {
     this.roles = roles;
@@ -103,7 +106,11 @@ export class IamAuthorizer {
     const denial = firstDenied(role.policies, authorizations);
     summary.checked += 1;
     for (const { action } of authorizations) summary.actions[action] = (summary.actions[action] ?? 0) + 1;
-    if (denial !== undefined) {
+    if (denial === undefined) {
+      const pairs = this.allowed.get(principal) ?? new Set<string>();
+      this.allowed.set(principal, pairs);
+      for (const { action, resource } of authorizations) pairs.add(`${action} ${resource}`);
+    } else {
       summary.denied += 1;
       if (summary.denials.length < MAX_DENIALS_KEPT) summary.denials.push(this.messageOf(principal, denial));
     }
@@ -113,7 +120,15 @@ export class IamAuthorizer {
   private summaryOf(principal: string, role: Role): PrincipalSummary {
     let summary = this.summaries.get(principal);
     if (summary === undefined) {
-      summary = { principal, role: role.roleLogicalId, checked: 0, denied: 0, actions: {}, denials: [] };
+      summary = {
+        principal,
+        role: role.roleLogicalId,
+        checked: 0,
+        denied: 0,
+        actions: {},
+        allowed: [],
+        denials: [],
+      };
       this.summaries.set(principal, summary);
     }
     return summary;
@@ -122,7 +137,12 @@ export class IamAuthorizer {
   /** Calls checked so far, per principal, sorted by principal. */
   summary(): PrincipalSummary[] {
     return [...this.summaries.values()]
-      .map((summary) => ({ ...summary, actions: { ...summary.actions }, denials: [...summary.denials] }))
+      .map((summary) => ({
+        ...summary,
+        actions: { ...summary.actions },
+        allowed: [...(this.allowed.get(summary.principal) ?? [])].sort(),
+        denials: [...summary.denials],
+      }))
       .sort((a, b) => a.principal.localeCompare(b.principal));
   }
 }

@@ -32,6 +32,7 @@ describe('the IAM authorizer', () => {
         checked: 1,
         denied: 0,
         actions: { 'dynamodb:PutItem': 1 },
+        allowed: [`dynamodb:PutItem ${TABLE}`],
         denials: [],
       },
     ]);
