@@ -1,14 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import {
-  bucketDateOf,
-  bucketValueAttribute,
-  dailySk,
-  FILE_METADATA_SK,
-  filePk,
-  TOTALS_SK,
-  userPk,
-} from '#shared/keys.ts';
+import { dailySk, dayBucketsOf, FILE_METADATA_SK, filePk, TOTALS_SK, userPk } from '#shared/keys.ts';
 import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
 
 // Reads behind the API routes. Stored items are parsed into the response shapes, so what leaves the API
@@ -79,7 +71,7 @@ const readDaily = async (
   userId: string,
   range: { from: string; to: string },
 ): Promise<z.infer<typeof DailySchema>[]> => {
-  // At most MAX_DAYS small items, but a Query page stops at 1 MB: follow it to the end.
+  // One DAILY# item per month of the range, each under 1 KB; a Query page stops at 1 MB: follow it anyway.
   const daily: z.infer<typeof DailySchema>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
@@ -95,14 +87,19 @@ const readDaily = async (
         ExclusiveStartKey: startKey,
       }),
     );
-    for (const item of page.Items ?? []) daily.push(DailySchema.parse(item));
+    for (const item of page.Items ?? []) {
+      for (const [date, { count, value }] of dayBucketsOf(item)) {
+        if (date >= range.from && date <= range.to)
+          daily.push({ date, event_count: count, total_value: value });
+      }
+    }
     startKey = page.LastEvaluatedKey;
   } while (startKey !== undefined);
   return daily;
 };
 
 /**
- * A day is its DAILY# item plus, while the day is one of the user's recent ones, its bucket on the TOTALS
+ * A day is its bucket on its DAILY# month item plus, while the day is one of the user's recent ones, its bucket on the TOTALS
  * item (functions/stream-aggregator/totals.ts). Both are summed: a day moves from one to the other with
  * two writes, so a read between them can count that day twice for a moment.
  */
@@ -112,10 +109,8 @@ const withBuckets = (
   range: { from: string; to: string },
 ): z.infer<typeof DailySchema>[] => {
   const days = new Map(daily.map((day) => [day.date, { ...day }]));
-  for (const [attribute, count] of Object.entries(totals ?? {})) {
-    const date = bucketDateOf(attribute);
-    if (date === undefined || date < range.from || date > range.to || typeof count !== 'number') continue;
-    const value = Number(totals?.[bucketValueAttribute(date)] ?? 0);
+  for (const [date, { count, value }] of dayBucketsOf(totals ?? {})) {
+    if (date < range.from || date > range.to) continue;
     const day = days.get(date) ?? { date, event_count: 0, total_value: 0 };
     day.event_count += count;
     day.total_value += value;

@@ -25,7 +25,8 @@ export const executionNameOf = (key: string, fileId: string): string => {
 
 export const userPk = (userId: string): string => `USER#${userId}`;
 export const eventSk = (timestamp: string, eventId: string): string => `EVENT#${timestamp}#${eventId}`;
-export const dailySk = (date: string): string => `DAILY#${date}`;
+/** A user's closed days of one month (`DAILY#<yyyy-mm>`), as day buckets: one item per user-month, not per day. */
+export const dailySk = (date: string): string => `DAILY#${date.slice(0, 7)}`;
 export const TOTALS_SK = 'TOTALS';
 export const TOTALS_TYPE = 'TOTALS';
 export const DAILY_TYPE = 'DAILY';
@@ -59,6 +60,20 @@ export const bucketValueAttribute = (date: string): string => `v${date.replaceAl
 export const bucketDateOf = (attribute: string): string | undefined => {
   const match = /^n(\d{4})(\d{2})(\d{2})$/.exec(attribute);
   return match ? `${match[1]}-${match[2]}-${match[3]}` : undefined;
+};
+
+/** The day buckets an item holds (TOTALS' recent days, a DAILY# month's closed days): date → count, value. */
+export const dayBucketsOf = (
+  item: Record<string, unknown>,
+): Map<string, { count: number; value: number }> => {
+  const buckets = new Map<string, { count: number; value: number }>();
+  for (const [attribute, count] of Object.entries(item)) {
+    const date = bucketDateOf(attribute);
+    if (date === undefined || typeof count !== 'number') continue;
+    const value = item[bucketValueAttribute(date)];
+    buckets.set(date, { count, value: typeof value === 'number' ? value : 0 });
+  }
+  return buckets;
 };
 
 export const PREFIX = {

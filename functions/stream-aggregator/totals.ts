@@ -8,10 +8,10 @@ import {
 import { z } from 'zod';
 import {
   bucketCountAttribute,
-  bucketDateOf,
   bucketValueAttribute,
   DAILY_TYPE,
   dailySk,
+  dayBucketsOf,
   TOTALS_SK,
   TOTALS_TYPE,
   userPk,
@@ -31,9 +31,10 @@ import { TotalsConflictError } from './errors.ts';
  *
  * The same write keeps the daily aggregate of the user's recent days: `n<yyyymmdd>` and `v<yyyymmdd>` on
  * the TOTALS item hold the count and value of that day, so a file costs one write per user, not one per
- * user-day plus one for the totals. Days older than the user's two newest are then closed: added to the
- * user's DAILY#<date> item, guarded by the same number (so a retry adds nothing twice), and removed from
- * TOTALS. A day is read as its DAILY# item plus its bucket while one exists.
+ * user-day plus one for the totals. Days older than the user's two newest are then closed: added, as the
+ * same buckets, to the user's DAILY#<yyyy-mm> item of their month (one write per month, however many days),
+ * guarded by the same number (so a retry adds nothing twice), and removed from TOTALS. A day is read as its
+ * bucket on its month item plus its bucket on TOTALS while one exists.
  *
  * `last_event_type` follows the latest event time applied (`last_event_at`); an update cannot take a
  * maximum, so the first attempt also requires the stored time to be no later, and a file of older events
@@ -97,18 +98,6 @@ const stateOf = (item: TotalsItem): TotalsState => ({
   eventCount: item.event_count,
   alertedMultiple: item.alerted_multiple,
 });
-
-/** The day buckets an item holds: date → count and value. */
-export const bucketsOf = (item: Record<string, unknown>): Map<string, { count: number; value: number }> => {
-  const buckets = new Map<string, { count: number; value: number }>();
-  for (const [attribute, count] of Object.entries(item)) {
-    const date = bucketDateOf(attribute);
-    if (date === undefined || typeof count !== 'number') continue;
-    const value = item[bucketValueAttribute(date)];
-    buckets.set(date, { count, value: typeof value === 'number' ? value : 0 });
-  }
-  return buckets;
-};
 
 /** Buckets to close: all but the KEEP_DAYS newest dates (ISO dates sort as strings). */
 export const daysToClose = (dates: Iterable<string>): string[] => {
@@ -199,40 +188,51 @@ const applyOnce = async (
   throw new TotalsConflictError(`TOTALS of user ${part.userId} changed under its lane's single writer`);
 };
 
-/** Moves closed days from TOTALS buckets to DAILY# items: each at most once per sequence. */
+/** Closing dates grouped by their DAILY# month item. */
+const byMonth = (dates: readonly string[]): Map<string, string[]> => {
+  const months = new Map<string, string[]>();
+  for (const date of dates) months.set(dailySk(date), [...(months.get(dailySk(date)) ?? []), date]);
+  return months;
+};
+
+/**
+ * Moves closed days from TOTALS buckets to the user's DAILY# month items: one write per month (a month's
+ * buckets stay far below DynamoDB's 4 KB expression and 1 KB-per-write-unit sizes), each at most once per
+ * sequence.
+ */
 const closeDays = async (
   deps: TotalsDeps,
   userId: string,
   item: Record<string, unknown>,
   sequence: string,
 ): Promise<number> => {
-  const buckets = bucketsOf(item);
+  const buckets = dayBucketsOf(item);
   const closing = daysToClose(buckets.keys());
   if (closing.length === 0) return 0;
-  for (const date of closing) {
-    const bucket = buckets.get(date) ?? { count: 0, value: 0 };
+  for (const [sk, dates] of byMonth(closing)) {
+    const names: Record<string, string> = { '#type': 'type' };
+    const values: Record<string, unknown> = { ':type': DAILY_TYPE, ':userId': userId, ':seq': sequence };
+    const adds = dates.map((date, i) => {
+      const bucket = buckets.get(date) ?? { count: 0, value: 0 };
+      names[`#n${i}`] = bucketCountAttribute(date);
+      names[`#v${i}`] = bucketValueAttribute(date);
+      values[`:n${i}`] = bucket.count;
+      values[`:v${i}`] = bucket.value;
+      return `#n${i} :n${i}, #v${i} :v${i}`;
+    });
     try {
       await deps.ddb.send(
         new UpdateCommand({
           TableName: deps.table,
-          Key: { PK: userPk(userId), SK: dailySk(date) },
-          UpdateExpression:
-            'SET #type = :type, userId = :userId, #date = :date, applied_seq = :seq ' +
-            'ADD event_count :count, total_value :value',
+          Key: { PK: userPk(userId), SK: sk },
+          UpdateExpression: `SET #type = :type, userId = :userId, applied_seq = :seq ADD ${adds.join(', ')}`,
           ConditionExpression: 'attribute_not_exists(applied_seq) OR applied_seq < :seq',
-          ExpressionAttributeNames: { '#type': 'type', '#date': 'date' },
-          ExpressionAttributeValues: {
-            ':type': DAILY_TYPE,
-            ':userId': userId,
-            ':date': date,
-            ':seq': sequence,
-            ':count': bucket.count,
-            ':value': bucket.value,
-          },
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
         }),
       );
     } catch (error) {
-      // Closed under this sequence before a crash: the bucket is still there, the day already has it.
+      // Closed under this sequence before a crash: the buckets are still there, the month already has them.
       if (!isConditionFailure(error)) throw error;
     }
   }

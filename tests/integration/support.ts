@@ -64,7 +64,7 @@ export const eventItems = async (pipeline: OfflinePipeline, userId: string) => {
 };
 
 /**
- * A user's daily aggregates as the API serves them (DAILY# items plus the recent days kept on TOTALS),
+ * A user's daily aggregates as the API serves them (DAILY# month items plus the recent days kept on TOTALS),
  * once the lanes have applied everything in flight: aggregates are applied from the table stream.
  */
 export const dailyAggregates = async (pipeline: OfflinePipeline, userId: string, from = '2026-10-01') => {

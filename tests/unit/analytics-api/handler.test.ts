@@ -70,15 +70,18 @@ describe('analytics-api', () => {
         },
       });
       ddbMock.on(QueryCommand).resolves({
+        // One month item, its closed days as buckets; 02-28 is outside the range asked for.
         Items: [
           {
             PK: 'USER#u-001',
-            SK: 'DAILY#2026-03-01',
-            date: '2026-03-01',
-            event_count: 2,
-            total_value: 112.49,
+            SK: 'DAILY#2026-03',
+            type: 'DAILY',
+            applied_seq: '0000000000004421584500000000017450439093#0000',
+            n20260301: 2,
+            v20260301: 112.49,
+            n20260302: 1,
+            v20260302: 30,
           },
-          { PK: 'USER#u-001', SK: 'DAILY#2026-03-02', date: '2026-03-02', event_count: 1, total_value: 30 },
         ],
       });
 
@@ -108,7 +111,7 @@ describe('analytics-api', () => {
           SK: 'TOTALS',
           event_count: 10,
           total_value: 100,
-          // Buckets: 2026-03-02 is also half in its DAILY# item (closing in progress), 03-31 only here,
+          // Buckets: 2026-03-02 is also half in its DAILY# month (closing in progress), 03-31 only here,
           // 04-01 is outside the range.
           n20260302: 3,
           v20260302: 7.5,
@@ -120,8 +123,7 @@ describe('analytics-api', () => {
       });
       ddbMock.on(QueryCommand).resolves({
         Items: [
-          { PK: 'USER#u-001', SK: 'DAILY#2026-03-01', date: '2026-03-01', event_count: 2, total_value: 20 },
-          { PK: 'USER#u-001', SK: 'DAILY#2026-03-02', date: '2026-03-02', event_count: 1, total_value: 30 },
+          { PK: 'USER#u-001', SK: 'DAILY#2026-03', n20260301: 2, v20260301: 20, n20260302: 1, v20260302: 30 },
         ],
       });
 
@@ -140,14 +142,26 @@ describe('analytics-api', () => {
       });
     });
 
-    it('queries the daily items between from and to', async () => {
+    it('queries the month items of the days between from and to', async () => {
       await call('api-user-aggregates.json');
 
       expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.ExpressionAttributeValues).toEqual({
         ':pk': 'USER#u-001',
-        ':from': 'DAILY#2026-03-01',
-        ':to': 'DAILY#2026-03-31',
+        ':from': 'DAILY#2026-03',
+        ':to': 'DAILY#2026-03',
       });
+    });
+
+    it('leaves out the days of a month item outside the range', async () => {
+      ddbMock.on(QueryCommand).resolves({
+        Items: [
+          { PK: 'USER#u-001', SK: 'DAILY#2026-03', n20260301: 2, v20260301: 20, n20260401: 5, v20260401: 5 },
+        ],
+      });
+
+      const response = await call('api-user-aggregates.json');
+
+      expect(response.body.daily).toEqual([{ date: '2026-03-01', event_count: 2, total_value: 20 }]);
     });
 
     it('returns null totals for a user without a TOTALS item', async () => {

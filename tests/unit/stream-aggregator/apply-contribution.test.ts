@@ -87,28 +87,53 @@ describe('applyContribution', () => {
       });
     });
 
-    it('adds the oldest day to its DAILY# item, guarded by the record', async () => {
+    it('adds the oldest day to its month’s DAILY# item as a bucket, guarded by the record', async () => {
       await apply();
 
       expect(dailyUpdates()).toEqual([
         {
           TableName: 'test-table',
-          Key: { PK: 'USER#u-001', SK: 'DAILY#2026-02-27' },
-          UpdateExpression:
-            'SET #type = :type, userId = :userId, #date = :date, applied_seq = :seq ' +
-            'ADD event_count :count, total_value :value',
+          Key: { PK: 'USER#u-001', SK: 'DAILY#2026-02' },
+          UpdateExpression: 'SET #type = :type, userId = :userId, applied_seq = :seq ADD #n0 :n0, #v0 :v0',
           ConditionExpression: 'attribute_not_exists(applied_seq) OR applied_seq < :seq',
-          ExpressionAttributeNames: { '#type': 'type', '#date': 'date' },
+          ExpressionAttributeNames: { '#type': 'type', '#n0': 'n20260227', '#v0': 'v20260227' },
           ExpressionAttributeValues: {
             ':type': 'DAILY',
             ':userId': 'u-001',
-            ':date': '2026-02-27',
             ':seq': GUARD,
-            ':count': 4,
-            ':value': 40,
+            ':n0': 4,
+            ':v0': 40,
           },
         },
       ]);
+    });
+
+    it('closes many days of a month in one write, one write per month', async () => {
+      const days: [string, number, number][] = [
+        ['2026-01-30', 1, 1],
+        ['2026-01-31', 2, 2],
+        ['2026-02-01', 3, 3],
+        ['2026-02-02', 4, 4],
+        ['2026-02-03', 5, 5],
+        ['2026-02-04', 6, 6],
+      ];
+      ddbMock.on(UpdateCommand, TOTALS_ADD).resolves({
+        Attributes: { ...TOTALS, event_count: 21, applied_seq: GUARD, ...bucketsItem(days) },
+      });
+
+      const result = await apply();
+
+      expect(dailyUpdates().map((input) => [input.Key?.SK, input.UpdateExpression])).toEqual([
+        [
+          'DAILY#2026-01',
+          'SET #type = :type, userId = :userId, applied_seq = :seq ADD #n0 :n0, #v0 :v0, #n1 :n1, #v1 :v1',
+        ],
+        [
+          'DAILY#2026-02',
+          'SET #type = :type, userId = :userId, applied_seq = :seq ADD #n0 :n0, #v0 :v0, #n1 :n1, #v1 :v1',
+        ],
+      ]);
+      expect(result.closedDays).toBe(4);
     });
 
     it('then removes that day’s bucket from TOTALS, conditioned on applied_seq still being the guard', async () => {
@@ -116,7 +141,7 @@ describe('applyContribution', () => {
 
       expect(
         updates().map((input) => (input.UpdateExpression?.startsWith('REMOVE') ? 'REMOVE' : input.Key?.SK)),
-      ).toEqual(['TOTALS', 'DAILY#2026-02-27', 'REMOVE']);
+      ).toEqual(['TOTALS', 'DAILY#2026-02', 'REMOVE']);
       expect(removes()).toEqual([
         {
           TableName: 'test-table',
@@ -174,7 +199,7 @@ describe('applyContribution', () => {
 
     it('completes an interrupted closing, taking a DAILY# update that fails its condition as done', async () => {
       ddbMock.on(GetCommand).resolves({ Item: { ...TOTALS, applied_seq: GUARD, ...bucketsItem(threeDays) } });
-      ddbMock.on(UpdateCommand, { Key: { SK: 'DAILY#2026-02-27' } }).rejects(conditionFailed());
+      ddbMock.on(UpdateCommand, { Key: { SK: 'DAILY#2026-02' } }).rejects(conditionFailed());
 
       const result = await apply();
 

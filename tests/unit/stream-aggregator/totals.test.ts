@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { dayBucketsOf } from '../../../functions/shared/keys.ts';
 import { padSequence } from '../../../functions/stream-aggregator/records.ts';
 import {
-  bucketsOf,
   daysToClose,
   guardOf,
   partsOf,
@@ -131,9 +131,9 @@ describe('daysToClose', () => {
   });
 });
 
-describe('bucketsOf', () => {
+describe('dayBucketsOf', () => {
   it('reads each n<yyyymmdd> count with its v<yyyymmdd> value', () => {
-    const buckets = bucketsOf({ n20260228: 1, v20260228: 5, n20260301: 2, v20260301: 7 });
+    const buckets = dayBucketsOf({ n20260228: 1, v20260228: 5, n20260301: 2, v20260301: 7 });
 
     expect(Object.fromEntries(buckets)).toEqual({
       '2026-02-28': { count: 1, value: 5 },
@@ -144,10 +144,10 @@ describe('bucketsOf', () => {
   it('ignores the attributes that are not buckets', () => {
     const item = { event_count: 9, applied_seq: GUARD, n2026030: 1, name: 'x', n20260301: 'two' };
 
-    expect(bucketsOf(item).size).toBe(0);
+    expect(dayBucketsOf(item).size).toBe(0);
   });
 
   it('reads a bucket without a value as a value of 0', () => {
-    expect(bucketsOf({ n20260301: 2 }).get('2026-03-01')).toEqual({ count: 2, value: 0 });
+    expect(dayBucketsOf({ n20260301: 2 }).get('2026-03-01')).toEqual({ count: 2, value: 0 });
   });
 });
