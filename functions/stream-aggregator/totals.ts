@@ -191,7 +191,10 @@ const applyOnce = async (
 /** Closing dates grouped by their DAILY# month item. */
 const byMonth = (dates: readonly string[]): Map<string, string[]> => {
   const months = new Map<string, string[]>();
-  for (const date of dates) months.set(dailySk(date), [...(months.get(dailySk(date)) ?? []), date]);
+  for (const date of dates) {
+    const sk = dailySk(date);
+    months.set(sk, [...(months.get(sk) ?? []), date]);
+  }
   return months;
 };
 

@@ -160,16 +160,16 @@ export const priceSnapshot = (
   let invocations = 0;
   let logBytes = 0;
   const gbSecondPrice = prices.prices['lambda.arm64GbSecond'];
-  const durationUsd = (ms: number, memoryMb: number) =>
-    ((ms / 1000) * (memoryMb / 1024) * gbSecondPrice.usd) / gbSecondPrice.per;
+  const gbSecondsOf = (ms: number, memoryMb: number) => (ms / 1000) * (memoryMb / 1024);
+  const usdOf = (gbSeconds: number) => (gbSeconds * gbSecondPrice.usd) / gbSecondPrice.per;
   let modelledUsd = 0;
   let measuredUsd = 0;
   for (const fn of snapshot.lambda) {
     invocations += fn.invocations;
     logBytes += fn.logBytes + fn.logEvents * LOG_EVENT_OVERHEAD_BYTES;
-    modelledUsd += durationUsd(fn.billedMs + fn.initMs, fn.memoryMb);
-    measuredUsd += durationUsd(fn.measuredMs + fn.initMs, fn.memoryMb);
-    const gbSeconds = ((fn.billedMs + fn.initMs) / 1000) * (fn.memoryMb / 1024);
+    const gbSeconds = gbSecondsOf(fn.billedMs + fn.initMs, fn.memoryMb);
+    modelledUsd += usdOf(gbSeconds);
+    measuredUsd += usdOf(gbSecondsOf(fn.measuredMs + fn.initMs, fn.memoryMb));
     add('Lambda', `Lambda ${functionOf(fn.functionId)} duration`, gbSeconds, 'lambda.arm64GbSecond');
   }
   add('Lambda', 'Lambda requests', invocations, 'lambda.request');
