@@ -5,7 +5,14 @@ import { parseArgs } from 'node:util';
 import { formatIamSummary } from './iam/authorizer.ts';
 import { formatCost } from './meter/cost.ts';
 import { OfflinePipeline, type Uploaded } from './pipeline.ts';
-import { type FileReport, fileReport, formatReport, usersOf, userTotals } from './report.ts';
+import {
+  type FileReport,
+  fileReport,
+  formatReport,
+  formatUserTotals,
+  usersOf,
+  userTotals,
+} from './report.ts';
 import type { ExecutionEvent } from './stepfunctions.ts';
 
 const USAGE = `Offline CSV pipeline (no AWS, no Docker)
@@ -114,7 +121,9 @@ const runFiles = async (files: string[]): Promise<number> => {
       0,
     );
     const cost = await pipeline.cost(storedEvents);
-    const totals = await userTotals(pipeline.apiUrl, [...users]);
+    // The text summary shows ten users; only --json lists (and so reads) them all.
+    const userIds = [...users].sort();
+    const totals = await userTotals(pipeline.apiUrl, values.json ? userIds : userIds.slice(0, 10));
 
     const iam = pipeline.iam.summary();
     if (values.json) {
@@ -129,16 +138,12 @@ const runFiles = async (files: string[]): Promise<number> => {
       process.stdout.write(
         `\n${reports.map((report) => formatReport(report, pipeline.bucket)).join('\n\n')}\n`,
       );
-      const shown = Object.entries(totals).slice(0, 10);
+      const shown = Object.entries(totals);
       if (shown.length > 0) {
         process.stdout.write(`\nrunning totals (GET ${pipeline.apiUrl}/users/{id}/aggregates):\n`);
-        for (const [userId, total] of shown) {
-          process.stdout.write(
-            `  ${userId}: ${total.event_count} events, value ${total.total_value.toLocaleString('en-US', { maximumFractionDigits: 2 })}\n`,
-          );
-        }
-        if (Object.keys(totals).length > shown.length) {
-          process.stdout.write(`  … and ${Object.keys(totals).length - shown.length} more users\n`);
+        for (const [userId, total] of shown) process.stdout.write(`${formatUserTotals(userId, total)}\n`);
+        if (userIds.length > shown.length) {
+          process.stdout.write(`  … and ${userIds.length - shown.length} more users\n`);
         }
       }
       process.stdout.write(`\n${formatCost(cost.report)}\n`);

@@ -1,7 +1,9 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { mapWithConcurrency } from '../functions/shared/concurrency.ts';
 import { FILE_METADATA_SK, filePk } from '../functions/shared/keys.ts';
 import { AggregatesFileSchema } from '../functions/shared/model.ts';
+import { printable } from '../functions/shared/text.ts';
 import type { OfflinePipeline, Uploaded } from './pipeline.ts';
 import type { ExecutionRecord } from './stepfunctions.ts';
 
@@ -63,7 +65,12 @@ export const fileReport = async (
     executionArn: execution?.executionArn ?? null,
     executionStatus: execution?.status ?? null,
     durationMs: execution?.stopDate ? execution.stopDate.getTime() - execution.startDate.getTime() : null,
-    ...(metadata.reason === undefined ? {} : { reason: metadata.reason }),
+    // A terminal error (States.DataLimitExceeded, an abort) ends the execution before RecordFailure writes FILE#.
+    ...(metadata.reason !== undefined
+      ? { reason: metadata.reason }
+      : execution?.error !== undefined
+        ? { reason: `${execution.error}: ${execution.cause ?? ''}` }
+        : {}),
     rejectsKey: metadata.rejectsKey ?? null,
     rejectSample: metadata.rejectSample ?? [],
     destinationKey: metadata.destinationKey ?? null,
@@ -88,35 +95,60 @@ export interface UserTotals {
   total_value: number;
 }
 
+/** A user whose totals could not be read: said per user, so one bad id never hides the others' results. */
+export interface UnreadTotals {
+  error: string;
+}
+
+const TOTALS_READS_IN_FLIGHT = 8;
+
 /** Running totals per user, read back through the analytics API as a client would. */
-export const userTotals = async (apiUrl: string, userIds: string[]): Promise<Record<string, UserTotals>> => {
-  const entries: [string, UserTotals][] = [];
-  for (const userId of [...userIds].sort()) {
-    const response = await fetch(`${apiUrl}/users/${encodeURIComponent(userId)}/aggregates`);
-    if (!response.ok) throw new Error(`GET /users/${userId}/aggregates answered ${response.status}`);
-    const body = (await response.json()) as { totals?: Partial<UserTotals> | null };
-    entries.push([
-      userId,
-      { event_count: body.totals?.event_count ?? 0, total_value: body.totals?.total_value ?? 0 },
-    ]);
-  }
-  return Object.fromEntries(entries);
+export const userTotals = async (
+  apiUrl: string,
+  userIds: string[],
+): Promise<Record<string, UserTotals | UnreadTotals>> => {
+  const sorted = [...userIds].sort();
+  const read = async (userId: string): Promise<UserTotals | UnreadTotals> => {
+    const path = `/users/${encodeURIComponent(userId)}/aggregates`;
+    try {
+      const response = await fetch(`${apiUrl}${path}`);
+      if (!response.ok) return { error: `GET ${path} answered ${response.status}` };
+      const body = (await response.json()) as { totals?: Partial<UserTotals> | null };
+      return { event_count: body.totals?.event_count ?? 0, total_value: body.totals?.total_value ?? 0 };
+    } catch (error) {
+      return { error: `GET ${path} failed: ${(error as Error).message}` };
+    }
+  };
+  const totals = await mapWithConcurrency(sorted, TOTALS_READS_IN_FLIGHT, read);
+  return Object.fromEntries(
+    sorted.map((userId, index) => [userId, totals[index] as UserTotals | UnreadTotals]),
+  );
 };
+
+/** One user's line of the terminal summary; ids come from the data, so they are escaped. */
+export const formatUserTotals = (userId: string, totals: UserTotals | UnreadTotals): string =>
+  'error' in totals
+    ? `  ${printable(userId, 80)}: not read (${printable(totals.error, 200)})`
+    : `  ${printable(userId, 80)}: ${totals.event_count} events, value ${totals.total_value.toLocaleString('en-US', { maximumFractionDigits: 2 })}`;
 
 const number = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 2 });
 
+/** The terminal summary of one file. Everything that comes from the data (names, ids, reasons) is escaped and
+ * bounded: a file must not be able to recolour or rewrite the user's terminal. */
 export const formatReport = (report: FileReport, bucket: string): string => {
   const lines = [
-    `${report.key}  ${report.status}  ${number(report.rows.total)} rows: ${number(report.rows.stored)} stored, ` +
+    `${printable(report.key, 300)}  ${report.status}  ${number(report.rows.total)} rows: ${number(report.rows.stored)} stored, ` +
       `${number(report.rows.rejected)} rejected  (${report.durationMs === null ? '?' : (report.durationMs / 1000).toFixed(1)} s)`,
   ];
-  if (report.reason) lines.push(`  reason: ${report.reason}`);
-  for (const sample of report.rejectSample) lines.push(`  rejected row ${sample.row}: ${sample.reason}`);
-  if (report.rejectsKey) lines.push(`  rejects file: s3://${bucket}/${report.rejectsKey}`);
-  if (report.destinationKey) lines.push(`  original now at: s3://${bucket}/${report.destinationKey}`);
+  if (report.reason) lines.push(`  reason: ${printable(report.reason, 500)}`);
+  for (const sample of report.rejectSample)
+    lines.push(`  rejected row ${sample.row}: ${printable(sample.reason, 300)}`);
+  if (report.rejectsKey) lines.push(`  rejects file: s3://${bucket}/${printable(report.rejectsKey, 400)}`);
+  if (report.destinationKey)
+    lines.push(`  original now at: s3://${bucket}/${printable(report.destinationKey, 400)}`);
   if (report.topUsers.length > 0) {
     const top = report.topUsers
-      .map((u) => `${u.userId} ${u.eventCount} (${number(u.totalValue)})`)
+      .map((u) => `${printable(u.userId, 80)} ${u.eventCount} (${number(u.totalValue)})`)
       .join(', ');
     lines.push(`  top users: ${top}`);
   }

@@ -79,6 +79,16 @@ export interface LocalStepFunctionsOptions {
 }
 
 const bytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value ?? null));
+/**
+ * Step Functions' payload quota: a state's input or output, or an execution's input, over 256 KiB fails the
+ * execution with States.DataLimitExceeded, a terminal error that no Catch (States.ALL included) can catch. The
+ * engine offline has no such limit, so it is enforced here: a payload that passes offline passes in AWS.
+ */
+export const DATA_LIMIT_BYTES = 256 * 1024;
+
+export class InvalidExecutionInputError extends Error {
+  override name = 'InvalidExecutionInput';
+}
 
 export class LocalStepFunctions {
   readonly stateMachineArn: string;
@@ -183,6 +193,9 @@ export class LocalStepFunctions {
       throw new ExecutionAlreadyExistsError(`Execution Already Exists: '${executionArn}'`);
     }
     const parsedInput = JSON.parse(input) as unknown;
+    if (bytes(parsedInput) > DATA_LIMIT_BYTES) {
+      throw new InvalidExecutionInputError(`The execution input exceeds ${DATA_LIMIT_BYTES} bytes`);
+    }
     const startDate = new Date();
     const record: ExecutionRecord = {
       executionArn,
@@ -200,13 +213,35 @@ export class LocalStepFunctions {
     const emit = (kind: ExecutionEvent['kind'], detail?: string) =>
       this.options.onEvent?.({ execution: record, kind, ...(detail === undefined ? {} : { detail }) });
 
+    // The first payload over the quota: the execution is stopped there, as Step Functions stops it.
+    let overLimit: { state: string; size: number } | undefined;
+    let abort = (): void => undefined;
+    const exceeded = (state: string, ...payloads: unknown[]): boolean => {
+      if (overLimit !== undefined) return true;
+      const size = Math.max(...payloads.map(bytes));
+      if (size <= DATA_LIMIT_BYTES) return false;
+      overLimit = { state, size };
+      abort();
+      return true;
+    };
+    // A task's result is checked before the engine sees it, so the next state never starts.
+    const handlers: LocalHandlers = Object.fromEntries(
+      Object.entries(this.handlers).map(([state, handler]) => [
+        state,
+        (async (input: unknown) => {
+          const output = await (handler as (input: unknown) => Promise<unknown>)(input);
+          return exceeded(state, output) ? new Promise(() => undefined) : output;
+        }) as LocalHandler,
+      ]),
+    );
     const execution = this.machine.run(parsedInput as never, {
-      overrides: { taskResourceLocalHandlers: this.handlers },
+      overrides: { taskResourceLocalHandlers: handlers },
       context: {
         Execution: { Id: executionArn, Name: name, StartTime: startDate.toISOString() },
         StateMachine: { Id: this.stateMachineArn, Name: this.stateMachineArn.split(':').pop() },
       },
     });
+    abort = execution.abort;
     this.aborts.set(executionArn, execution.abort);
 
     const watch = (async () => {
@@ -223,6 +258,7 @@ export class LocalStepFunctions {
             bytes(e.state.input),
             bytes(e.state.output),
           );
+          exceeded(e.state.name, e.state.input, e.state.output);
         }
         if (e.type === 'StateEntered' || e.type === 'StateRetried') record.transitions += 1;
         if (e.type === 'StateEntered' && e.state && e.index === undefined) {
@@ -243,9 +279,10 @@ export class LocalStepFunctions {
     emit('started');
     record.done = execution.result
       .then((output: unknown) => {
+        record.maxPayloadBytes = Math.max(record.maxPayloadBytes, bytes(output));
+        if (exceeded('(execution output)', output)) throw new Error('States.DataLimitExceeded');
         record.status = 'SUCCEEDED';
         record.output = JSON.stringify(output);
-        record.maxPayloadBytes = Math.max(record.maxPayloadBytes, bytes(output));
       })
       .catch((error: unknown) => {
         const failure = error as {
@@ -253,6 +290,12 @@ export class LocalStepFunctions {
           message?: string;
           cause?: { name?: string; message?: string };
         };
+        if (overLimit !== undefined) {
+          record.status = 'FAILED';
+          record.error = 'States.DataLimitExceeded';
+          record.cause = `The state/task '${overLimit.state}' returned a result with a size (${overLimit.size} bytes) exceeding the maximum number of bytes service limit.`;
+          return;
+        }
         record.status = failure.name === 'ExecutionAbortedError' ? 'ABORTED' : 'FAILED';
         // ExecutionError wraps the state's error; report the error name Step Functions would.
         record.error = failure.cause?.name ?? failure.name ?? 'Error';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { numberEnv, requireEnv } from '#shared/config.ts';
 import { batchPutAll } from '#shared/dynamo.ts';
 import { ChunkNotFoundError, InvalidTaskInputError } from '#shared/errors.ts';
-import { chunkKeyOf, partialKeyOf, processedKeyOf } from '#shared/keys.ts';
+import { chunkKeyOf, partialKeyOf, processedKeyOf, storedMarkerKeyOf } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
 import {
   ChunkTaskSchema,
@@ -64,6 +64,9 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
       baseDelayMs: config.writeBaseDelayMs,
     },
   );
+
+  // Written as soon as the events are in the table, so a file that fails later can say what it had stored.
+  await putObject(task.bucket, storedMarkerKeyOf(task.fileId, task.chunk, rows.length), '', 'text/plain');
 
   // Deterministic keys: a retried chunk overwrites its own objects.
   const days = groupByDay(rows, (row) => JSON.stringify(processedRecordOf(row, task.fileId, task.key)));

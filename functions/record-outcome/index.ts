@@ -2,11 +2,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { requireEnv } from '#shared/config.ts';
 import { putFileMetadata } from '#shared/file-metadata.ts';
-import { PREFIX, relocate } from '#shared/keys.ts';
+import { PREFIX, relocate, storedMarkerPrefixOf, storedRowsOfMarker } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
 import { type OutcomeTask, OutcomeTaskSchema, parseTaskInput } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
-import { moveObject } from '#shared/s3.ts';
+import { listKeys, moveObject } from '#shared/s3.ts';
+import { failureReasonOf, recordedErrorOf, type StoredSoFar } from './failure.ts';
 
 const config = { table: requireEnv('TABLE_NAME') };
 // SNS: "UTF-8 text with no line breaks or control characters, and less than 100 characters long". S3 keys may
@@ -20,7 +21,7 @@ const subjectOf = (text: string): string => {
 };
 
 /** What the workflow's SNS notification says: subject line and a JSON body a person or program can read. */
-export const notificationOf = (task: OutcomeTask, destinationKey: string | null) => {
+export const notificationOf = (task: OutcomeTask, destinationKey: string | null, reason?: string) => {
   const base = task.file.key.split('/').pop() ?? task.file.key;
   const subject = task.outcome === 'REJECTED' ? `CSV file rejected: ${base}` : `CSV pipeline failed: ${base}`;
   return {
@@ -31,7 +32,7 @@ export const notificationOf = (task: OutcomeTask, destinationKey: string | null)
       key: task.file.key,
       fileId: task.file.fileId,
       executionArn: task.executionArn,
-      reason: task.validation?.reason,
+      reason: task.outcome === 'REJECTED' ? task.validation?.reason : reason,
       rows: task.validation && {
         total: task.validation.totalRows,
         valid: task.validation.validRows,
@@ -39,10 +40,16 @@ export const notificationOf = (task: OutcomeTask, destinationKey: string | null)
       },
       rejectsKey: task.validation?.rejectsKey ?? null,
       rejectSample: task.validation?.rejectSample ?? [],
-      error: task.error,
+      error: recordedErrorOf(task.error),
       destinationKey,
     }),
   };
+};
+
+/** The chunks whose events reached the table, from their markers: what a failed file had already stored. */
+const storedSoFar = async (bucket: string, fileId: string): Promise<StoredSoFar> => {
+  const markers = await listKeys(bucket, storedMarkerPrefixOf(fileId));
+  return { chunks: markers.length, rows: markers.reduce((sum, key) => sum + storedRowsOfMarker(key), 0) };
 };
 
 /**
@@ -55,15 +62,21 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
 
   const destinationKey = task.outcome === 'REJECTED' ? relocate(task.file.key, PREFIX.rejected) : null;
   if (destinationKey !== null) await moveObject(task.file.bucket, task.file.key, task.file, destinationKey);
+  const stored =
+    task.outcome === 'FAILED' ? await storedSoFar(task.file.bucket, task.file.fileId) : undefined;
+  const reason =
+    stored === undefined
+      ? task.validation?.reason
+      : failureReasonOf(task.error, stored, task.validation?.chunkCount);
   await putFileMetadata(config.table, {
     status: task.outcome,
     file: task.file,
     executionArn: task.executionArn,
     validation: task.validation,
-    storedRows: 0,
+    storedRows: stored?.rows ?? 0,
     destinationKey,
-    reason: task.validation?.reason ?? task.error?.Error,
-    error: task.error,
+    reason,
+    error: recordedErrorOf(task.error),
     completedAt: new Date().toISOString(),
   });
 
@@ -73,5 +86,5 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
     reason: task.validation?.reason,
     error: task.error,
   });
-  return { status: task.outcome, destinationKey, notification: notificationOf(task, destinationKey) };
+  return { status: task.outcome, destinationKey, notification: notificationOf(task, destinationKey, reason) };
 });

@@ -12,9 +12,15 @@ const endpointOverride = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDP
 export const s3 = /* @__PURE__ */ tracer.captureAWSv3Client(
   new S3Client({ forcePathStyle: endpointOverride !== undefined }),
 );
+// Numbers: row values are bounded by the row rules (|v| ≤ 1e15) and stored exactly, but sums of squares
+// legitimately pass 2^53, where the marshaller would refuse them and the unmarshaller hand back a BigInt
+// (or throw, for 1e+30). Aggregates are floating point anyway; they are written and read as JavaScript numbers.
 export const ddb = /* @__PURE__ */ DynamoDBDocumentClient.from(
   tracer.captureAWSv3Client(new DynamoDBClient({})),
-  { marshallOptions: { removeUndefinedValues: true } },
+  {
+    marshallOptions: { removeUndefinedValues: true, allowImpreciseNumbers: true },
+    unmarshallOptions: { wrapNumbers: (text: string) => Number(text) },
+  },
 );
 export const sns = /* @__PURE__ */ tracer.captureAWSv3Client(new SNSClient({}));
 export const sfn = /* @__PURE__ */ tracer.captureAWSv3Client(new SFNClient({}));

@@ -89,6 +89,14 @@ export const chunkKeyOf = (fileId: string, chunk: number): string =>
   `${stagingPrefixOf(fileId)}chunks/${pad(chunk)}.ndjson`;
 export const partialKeyOf = (fileId: string, chunk: number): string =>
   `${stagingPrefixOf(fileId)}partials/${pad(chunk)}.json`;
+/**
+ * staging/<fileId>/stored/<chunk>.<rows>: an empty object written once a chunk's events are in the table. A
+ * failed file lists them (one ListObjectsV2) to say how many rows it had already stored.
+ */
+export const storedMarkerPrefixOf = (fileId: string): string => `${stagingPrefixOf(fileId)}stored/`;
+export const storedMarkerKeyOf = (fileId: string, chunk: number, rows: number): string =>
+  `${storedMarkerPrefixOf(fileId)}${pad(chunk)}.${rows}`;
+export const storedRowsOfMarker = (key: string): number => Number(key.slice(key.lastIndexOf('.') + 1)) || 0;
 export const aggregatesKeyOf = (fileId: string): string => `${stagingPrefixOf(fileId)}aggregates.json`;
 export const lanePageKeyOf = (fileId: string, lane: number, page: number): string =>
   `${stagingPrefixOf(fileId)}lanes/${String(lane).padStart(2, '0')}/${pad(page)}.json`;

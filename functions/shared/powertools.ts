@@ -6,4 +6,6 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 // Globals (POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE).
 export const logger = new Logger();
 export const tracer = new Tracer();
-export const metrics = new Metrics();
+// Metrics' own warnings (an invocation with no metrics, say) go through the Logger, so every line a function
+// prints stays one JSON document; by default they are plain console text between the JSON lines.
+export const metrics = new Metrics({ logger });

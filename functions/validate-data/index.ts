@@ -39,6 +39,8 @@ export const handler = withPowertools(async (event: unknown, _context: Context):
       stageChunk: (index, body) =>
         putObject(file.bucket, chunkKeyOf(file.fileId, index), body, 'application/x-ndjson'),
       openRejects: () => openS3Writer(file.bucket, rejectsKey, 'text/csv'),
+      reopen: () =>
+        getObjectStream(file.bucket, file.key, file, (message) => new ObjectNotFoundError(message)),
     },
   );
 

@@ -1,7 +1,10 @@
+import { createInterface } from 'node:readline';
 import { pipeline, type Readable } from 'node:stream';
 import { type CsvError, parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import type { Validation } from '#shared/model.ts';
+import { printable } from '#shared/text.ts';
+import { FileEncodingError, utf8Only } from './encoding.ts';
 import { type Columns, checkHeader, checkRow } from './rows.ts';
 
 export interface ValidateOptions {
@@ -20,10 +23,12 @@ export interface RejectsWriter {
   close(): Promise<void>;
 }
 
-/** Where the results go; the handler binds these to S3, tests to memory. */
+/** Where the results go, and a second read of the same object; the handler binds these to S3, tests to memory. */
 export interface ValidateSinks {
   stageChunk(index: number, body: string): Promise<void>;
   openRejects(): RejectsWriter;
+  /** The file again from its first byte: after an over-long record, to list the lines the parser cannot read. */
+  reopen(): Promise<Readable>;
 }
 
 interface Reject {
@@ -39,6 +44,8 @@ type Parsed = { record: string[]; raw: string } | { skipped: CsvError | undefine
 
 const SAMPLE_SIZE = 5;
 const MAX_RECORD_CHARS = 1024 * 1024;
+/** The rejects file quotes at most this much of a row; the whole original is kept in rejected/ or archive/. */
+const RAW_MAX_CHARS = 4096;
 const MAX_STAGING_IN_FLIGHT = 4;
 const LINE_BREAK = /\r\n|\r|\n/;
 export const REJECTS_HEADER = 'row,line,reason,raw\n';
@@ -137,7 +144,11 @@ export const validateCsv = async (
       rejects = sinks.openRejects();
       await rejects.write(REJECTS_HEADER);
     }
-    await rejects.write(stringify([[entry.row, entry.line, entry.reason, entry.raw]]));
+    const raw =
+      entry.raw.length <= RAW_MAX_CHARS
+        ? entry.raw
+        : `${entry.raw.slice(0, RAW_MAX_CHARS)}… (${entry.raw.length} characters; see the original file)`;
+    await rejects.write(stringify([[entry.row, entry.line, entry.reason, raw]]));
   };
 
   /**
@@ -153,10 +164,30 @@ export const validateCsv = async (
     }
   };
 
+  /**
+   * csv-parse cannot resume after an over-long record (it re-reads stale input), so the lines from that record's
+   * first to the file's last are read again as plain lines and each non-blank one is listed as the row it would
+   * have been: no row of the file goes unaccounted for.
+   */
+  const rejectRest = async (first: number): Promise<void> => {
+    const lines = createInterface({ input: await sinks.reopen(), crlfDelay: Number.POSITIVE_INFINITY });
+    let line = 0;
+    for await (const raw of lines) {
+      line += 1;
+      if (line < first || raw === '') continue;
+      rowNumber += 1;
+      const reason =
+        line === first
+          ? `malformed CSV: the record starting on line ${first} is longer than ${MAX_RECORD_CHARS} characters (a field that large, or a quote opened there and never closed)`
+          : `not read: follows the over-long record on line ${first}`;
+      await reject({ row: rowNumber, line, reason, raw });
+    }
+  };
+
   const consume = async (): Promise<void> => {
     const startOf = lineCounter();
     // pipeline, unlike pipe, fails the parser (and so this loop) at once when the S3 stream fails.
-    const parsed: AsyncIterable<Parsed> = pipeline(source, csvRecords(), () => undefined);
+    const parsed: AsyncIterable<Parsed> = pipeline(source, utf8Only(), csvRecords(), () => undefined);
     for await (const item of parsed) {
       const { line, text } = startOf(item.raw);
       if ('skipped' in item) {
@@ -166,18 +197,19 @@ export const validateCsv = async (
             ? `a quote opened in the record on line ${line} is never closed`
             : code === 'CSV_MAX_RECORD_SIZE'
               ? `the record starting on line ${line} is longer than ${MAX_RECORD_CHARS} characters`
-              : (item.skipped?.message ?? 'unreadable record');
+              : printable(item.skipped?.message ?? 'unreadable record');
         if (columns === undefined) {
           headerSeen = true;
           headerReason = `InvalidHeader: malformed header line: ${problem}`;
           return;
         }
-        await rejectLines(text, line, `malformed CSV: ${problem}`);
-        // csv-parse cannot resume after an over-long record (it re-reads stale input), so reading stops here.
         if (code === 'CSV_MAX_RECORD_SIZE') {
           recordTooLarge = line;
+          source.destroy();
+          await rejectRest(line);
           return;
         }
+        await rejectLines(text, line, `malformed CSV: ${problem}`);
         continue;
       }
       if (columns === undefined) {
@@ -224,12 +256,17 @@ export const validateCsv = async (
     await rejects?.close();
   };
 
+  let encodingReason: string | undefined;
   try {
     await consume();
   } catch (error) {
-    // The first error is the one worth reporting; a failing clean-up must not replace it.
-    await cleanUp().catch(() => undefined);
-    throw error;
+    if (error instanceof FileEncodingError) {
+      encodingReason = error.message;
+    } else {
+      // The first error is the one worth reporting; a failing clean-up must not replace it.
+      await cleanUp().catch(() => undefined);
+      throw error;
+    }
   }
   await cleanUp();
 
@@ -246,12 +283,13 @@ export const validateCsv = async (
     rejectSample: sample,
   });
 
+  if (encodingReason !== undefined) return result(false, encodingReason);
   if (!headerSeen) return result(false, 'EmptyFile: the file has no header row');
   if (headerReason !== undefined) return result(false, headerReason);
   if (recordTooLarge !== undefined) {
     return result(
       false,
-      `RecordTooLarge: the record starting on line ${recordTooLarge} is longer than ${MAX_RECORD_CHARS} characters (a quote that is never closed?); the rest of the file was not read`,
+      `RecordTooLarge: the record starting on line ${recordTooLarge} is longer than ${MAX_RECORD_CHARS} characters (a field that large, or a quote opened there and never closed); it and every line after it are listed in the rejects file`,
     );
   }
   if (tooLarge) {

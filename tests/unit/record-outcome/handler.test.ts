@@ -2,6 +2,7 @@ import {
   CopyObjectCommand,
   DeleteObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   NoSuchKey,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -16,6 +17,12 @@ const s3Mock = mockClient(S3Client);
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const context = lambdaContext('record-outcome');
 
+const validationOf = () => {
+  const validation = loadEvent<OutcomeTask>('record-outcome-rejected.json').validation;
+  if (validation === undefined) throw new Error('record-outcome-rejected.json has no validation');
+  return validation;
+};
+
 const metadataItem = () => ddbMock.commandCalls(PutCommand)[0]?.args[0].input.Item;
 
 describe('record-outcome handler', () => {
@@ -24,6 +31,7 @@ describe('record-outcome handler', () => {
     ddbMock.reset();
     s3Mock.on(CopyObjectCommand).resolves({});
     s3Mock.on(DeleteObjectCommand).resolves({});
+    s3Mock.on(ListObjectsV2Command).resolves({ Contents: [] });
     ddbMock.on(PutCommand).resolves({});
   });
 
@@ -100,27 +108,65 @@ describe('record-outcome handler', () => {
       expect(s3Mock.commandCalls(DeleteObjectCommand)).toHaveLength(0);
     });
 
-    it('records the Step Functions error and names it as the reason', async () => {
+    it('records the Step Functions error, with its message in words, as the reason', async () => {
       const task = loadEvent<OutcomeTask>('record-outcome-failed.json');
 
       await handler(task, context);
 
       expect(metadataItem()).toMatchObject({
         status: 'FAILED',
-        reason: 'ChunkNotFoundError',
+        reason:
+          'ChunkNotFoundError: s3://csv-analytics-dev-databucket-1a2b3c4d5e6f/staging/7dbcd3ab4fa76a0bda11b421/partials/00000.json does not exist; no rows were stored; the upload stays in uploads/ for a redrive',
         error: task.error,
         destinationKey: null,
         rows: { total: 0, stored: 0, rejected: 0 },
       });
     });
 
-    it('prepares a FileFailed notification carrying the error', async () => {
+    it('says how many rows the file had already stored, from the chunks marked stored', async () => {
+      const task = loadEvent<OutcomeTask>('record-outcome-failed.json');
+      const prefix = `staging/${task.file.fileId}/stored/`;
+      s3Mock
+        .on(ListObjectsV2Command, { Prefix: prefix })
+        .resolvesOnce({
+          Contents: [{ Key: `${prefix}00000.10000` }],
+          IsTruncated: true,
+          NextContinuationToken: 't',
+        })
+        .resolvesOnce({ Contents: [{ Key: `${prefix}00001.10000` }, { Key: `${prefix}00003.2500` }] });
+
+      await handler({ ...task, validation: { ...validationOf(), chunkCount: 4 } }, context);
+
+      expect(metadataItem()?.rows).toMatchObject({ stored: 22_500 });
+      expect(metadataItem()?.reason).toMatch(
+        /; 3 of 4 chunks \(22500 rows\) were stored in the table before it, not yet counted in totals;/,
+      );
+    });
+
+    it('keeps a huge Cause bounded and printable on the item', async () => {
+      const task = loadEvent<OutcomeTask>('record-outcome-failed.json');
+      const cause = JSON.stringify({ errorType: 'Error', errorMessage: `\u001b[2J${'x'.repeat(30_000)}` });
+
+      await handler({ ...task, error: { Error: 'Error', Cause: cause } }, context);
+
+      const item = metadataItem();
+      expect(String(item?.reason).length).toBeLessThanOrEqual(500);
+      expect(String(item?.error?.Cause).length).toBeLessThanOrEqual(4_000);
+      expect(`${item?.reason}${item?.error?.Cause}`).not.toMatch(/\p{Cc}/u);
+      expect(item?.reason).toMatch(/^Error: \\u\{001B\}\[2Jxxx/);
+    });
+
+    it('prepares a FileFailed notification carrying the error and the reason', async () => {
       const task = loadEvent<OutcomeTask>('record-outcome-failed.json');
 
       const { notification } = await handler(task, context);
 
       expect(notification.subject).toBe('CSV pipeline failed: sample.csv');
-      expect(JSON.parse(notification.message)).toMatchObject({ type: 'FileFailed', error: task.error });
+      expect(JSON.parse(notification.message)).toMatchObject({
+        type: 'FileFailed',
+        error: task.error,
+        reason: expect.stringMatching(/^ChunkNotFoundError: s3:\/\//),
+      });
     });
   });
 

@@ -45,6 +45,29 @@ describe('checkHeader', () => {
     });
   });
 
+  it('rejects a header that names a known column twice, since either could hold the data', () => {
+    expect(checkHeader(['user_id', 'event_type', 'value', 'VALUE'])).toEqual({
+      ok: false,
+      reason: 'InvalidHeader: column(s) value appear more than once',
+    });
+  });
+
+  it('accepts an unknown column named twice', () => {
+    expect(checkHeader(['user_id', 'event_type', 'note', 'note']).ok).toBe(true);
+  });
+
+  it('quotes a hostile header in its reason bounded and with control characters escaped', () => {
+    const check = checkHeader([`\u001b[31m${'x'.repeat(500_000)}`]);
+
+    expect(check.ok).toBe(false);
+    const reason = check.ok ? '' : check.reason;
+    expect(reason).toMatch(
+      /^InvalidHeader: missing column\(s\) user_id, event_type; found \\u\{001B\}\[31mxxx/,
+    );
+    expect(reason.length).toBeLessThan(300);
+    expect(reason).not.toMatch(/\p{Cc}/u);
+  });
+
   it('names the missing required columns', () => {
     const check = checkHeader(['user', 'value']);
 
@@ -93,8 +116,47 @@ describe('checkRow', () => {
     expect(rowOf(['u1', 'click', 'two\nlines'], columns).u).toBe('u1');
   });
 
+  it.each([
+    ['NUL', 'u\u00001', 'U+0000'],
+    ['an escape sequence', 'u\u001b[2J', 'U+001B'],
+    ['a tab', 'u\t1', 'U+0009'],
+    ['a zero-width space', 'alice\u200b', 'U+200B'],
+    ['a right-to-left override', 'u\u202e1', 'U+202E'],
+    ['a C1 control', 'u\u00851', 'U+0085'],
+  ])('rejects a user_id holding %s, which would make look-alike users', (_case, id, code) => {
+    expect(reasonOf([id, 'click', '1', ''])).toBe(
+      `user_id contains the invisible or control character ${code}`,
+    );
+  });
+
+  it('rejects an event_type holding a control character', () => {
+    expect(reasonOf(['u1', 'cl\u0007ick', '1', ''])).toBe(
+      'event_type contains the invisible or control character U+0007',
+    );
+  });
+
+  it('stores ids in NFC, so a decomposed é and a precomposed é are one user', () => {
+    expect(rowOf(['rene\u0301', 'click', '1', '']).u).toBe('ren\u00e9');
+  });
+
+  it.each(['.', '..'])('rejects the user_id %s, which a URL path cannot address', (id) => {
+    expect(reasonOf([id, 'click', '1', ''])).toBe(
+      `user_id "${id}" is a URL path segment the API could not address`,
+    );
+  });
+
+  it('accepts ids with #, /, % and non-ASCII letters', () => {
+    expect(rowOf(['a#b/c%20d', 'click', '1', '']).u).toBe('a#b/c%20d');
+    expect(rowOf(['用户😀', 'click', '1', '']).u).toBe('用户😀');
+  });
+
+  it('counts a user_id length in characters, so 256 emoji pass', () => {
+    expect(rowOf(['😀'.repeat(256), 'click', '1', '']).u).toHaveLength(512);
+    expect(reasonOf(['😀'.repeat(257), 'click', '1', ''])).toBe('user_id longer than 256 characters');
+  });
+
   it('rejects a user_id longer than 256 characters', () => {
-    expect(reasonOf(['u'.repeat(257), 'click', '1', ''])).toBe('user_id longer than 256');
+    expect(reasonOf(['u'.repeat(257), 'click', '1', ''])).toBe('user_id longer than 256 characters');
   });
 
   describe('value', () => {
@@ -117,6 +179,24 @@ describe('checkRow', () => {
       expect(rowOf(['u1', 'click', text, '']).v).toBe(expected);
     });
 
+    it.each([
+      ['1e15', 1e15],
+      ['-1000000000000000', -1e15],
+      ['1e-15', 1e-15],
+      ['0.0', 0],
+    ])('accepts %s at the bounds', (text, expected) => {
+      expect(rowOf(['u1', 'click', text, '']).v).toBe(expected);
+    });
+
+    it.each(['1e16', '9007199254740993', '-2e15', '1e200', '1e-16', '-5e-300'])(
+      'rejects %s, which DynamoDB and JavaScript could not keep exactly',
+      (text) => {
+        expect(reasonOf(['u1', 'click', text, ''])).toBe(
+          `value "${text}" is outside ±1e15 or nearer zero than 1e-15`,
+        );
+      },
+    );
+
     it.each(['abc', 'NaN', 'Infinity', '-Infinity', '1e400', '0x10', '1,5', '1_000', '12abc', '--1'])(
       'rejects %s as not a finite number',
       (text) => {
@@ -136,7 +216,7 @@ describe('checkRow', () => {
 
     it('rejects a timestamp that is not a date', () => {
       expect(reasonOf(['u1', 'click', '1', 'yesterday'])).toBe(
-        'timestamp is neither ISO 8601 nor epoch: "yesterday"',
+        'timestamp is not ISO 8601 or epoch (up to year 9999): "yesterday"',
       );
     });
   });
@@ -160,6 +240,7 @@ describe('parseTimestamp', () => {
     ['epoch seconds with a fraction', '1768472430.5', '2026-01-15T10:20:30.500Z'],
     ['epoch milliseconds', '1768472430123', '2026-01-15T10:20:30.123Z'],
     ['epoch zero', '0', '1970-01-01T00:00:00.000Z'],
+    ['the last millisecond of year 9999', '253402300799999', '9999-12-31T23:59:59.999Z'],
   ])('reads %s', (_case, text, expected) => {
     expect(parseTimestamp(text)).toBe(expected);
   });
@@ -178,6 +259,8 @@ describe('parseTimestamp', () => {
     ['words', 'tomorrow'],
     ['a negative epoch', '-1'],
     ['an epoch too large for a Date', '99999999999999999999'],
+    ['epoch seconds past year 9999', '999999999999'],
+    ['epoch milliseconds past year 9999', '253402300800000'],
     ['a trailing garbage character', '2026-01-15T10:00:00Zx'],
   ])('rejects %s', (_case, text) => {
     expect(parseTimestamp(text)).toBeUndefined();

@@ -22,8 +22,8 @@ const options = (overrides: Partial<ValidateOptions> = {}): ValidateOptions => (
   ...overrides,
 });
 
-/** Sinks that keep everything in memory: staged chunks by index and the rejects file's text. */
-const memorySinks = () => {
+/** Sinks that keep everything in memory: staged chunks by index and the rejects file's text; reopen re-reads `content`. */
+const memorySinks = (content: string | Buffer | (string | Buffer)[] = '') => {
   const chunks = new Map<number, string>();
   const rejects = { text: '', opened: 0, closed: 0 };
   const sinks: ValidateSinks = {
@@ -41,6 +41,7 @@ const memorySinks = () => {
         },
       };
     },
+    reopen: async () => streamOf(content),
   };
   const stagedRows = (): StagedRow[] =>
     [...chunks.entries()]
@@ -59,7 +60,7 @@ const validate = async (
   content: string | Buffer | (string | Buffer)[],
   overrides: Partial<ValidateOptions> = {},
 ) => {
-  const memory = memorySinks();
+  const memory = memorySinks(content);
   const validation = await validateCsv(streamOf(content), options(overrides), memory.sinks);
   return { validation, ...memory };
 };
@@ -265,7 +266,7 @@ describe('validateCsv', () => {
         {
           row: '3',
           line: '5',
-          reason: 'timestamp is neither ISO 8601 nor epoch: "bad-date"',
+          reason: 'timestamp is not ISO 8601 or epoch (up to year 9999): "bad-date"',
           raw: '"u3","multi\r\nline",1,bad-date',
         },
         {
@@ -302,37 +303,67 @@ describe('validateCsv', () => {
   });
 
   describe('over-long records', () => {
-    it('fails the file at a record longer than the limit, rejecting the lines read, and reads no further', async () => {
+    it('rejects the file at a record longer than the limit and lists it and every line after it', async () => {
       const filler = `${'x'.repeat(99)}\n`.repeat(Math.ceil(MAX_RECORD_CHARS / 100) + 10);
       const csv = `${HEADER}\nu1,a,1,\nu2,"open,${filler}"\nu3,c,3,\n`;
 
       const { validation, chunks, rejectRows } = await validate(csv, { maxRejectRatio: 1 });
 
       expect(validation.reason).toBe(
-        `RecordTooLarge: the record starting on line 3 is longer than ${MAX_RECORD_CHARS} characters (a quote that is never closed?); the rest of the file was not read`,
+        `RecordTooLarge: the record starting on line 3 is longer than ${MAX_RECORD_CHARS} characters (a field that large, or a quote opened there and never closed); it and every line after it are listed in the rejects file`,
       );
-      expect(validation).toMatchObject({ valid: false, validRows: 1, chunkCount: 0 });
+      const lines = csv.split('\n').filter((line) => line !== '').length;
+      expect(validation).toMatchObject({ valid: false, validRows: 1, totalRows: lines - 1, chunkCount: 0 });
       expect(validation.totalRows).toBe(validation.validRows + validation.rejectedRows);
       const rejected = rejectRows();
       expect(rejected).toHaveLength(validation.rejectedRows);
       expect(rejected[0]).toEqual({
         row: '2',
         line: '3',
-        reason: `malformed CSV: the record starting on line 3 is longer than ${MAX_RECORD_CHARS} characters`,
+        reason: `malformed CSV: the record starting on line 3 is longer than ${MAX_RECORD_CHARS} characters (a field that large, or a quote opened there and never closed)`,
         raw: `u2,"open,${'x'.repeat(99)}`,
       });
       expect(rejected.map((row) => Number(row.line))).toEqual(rejected.map((_, i) => 3 + i));
-      expect(rejected.some((row) => row.raw?.startsWith('u3'))).toBe(false);
+      expect(rejected.at(-1)).toMatchObject({
+        raw: 'u3,c,3,',
+        reason: 'not read: follows the over-long record on line 3',
+      });
       expect(chunks.size).toBe(0);
     });
 
-    it('fails the file at a single line longer than the limit', async () => {
-      const csv = `${HEADER}\nu1,a,1,\nu2,${'x'.repeat(MAX_RECORD_CHARS + 10)},2,\nu3,c,3,\n`;
+    it('lists the valid rows after a single over-long line as rejected, not lost', async () => {
+      const csv = `${HEADER}\nu1,a,1,\nu2,${'x'.repeat(MAX_RECORD_CHARS + 10)},2,\n${rowsOf(10, 3)}`;
 
-      const { validation } = await validate(csv, { maxRejectRatio: 1 });
+      const { validation, rejectRows } = await validate(csv, { maxRejectRatio: 1 });
 
       expect(validation.reason).toMatch(/^RecordTooLarge: the record starting on line 3 /);
-      expect(validation).toMatchObject({ valid: false, totalRows: 2, validRows: 1, rejectedRows: 1 });
+      expect(validation).toMatchObject({ valid: false, totalRows: 12, validRows: 1, rejectedRows: 11 });
+      const rejected = rejectRows();
+      expect(rejected[0]?.raw).toMatch(/… \(1048592 characters; see the original file\)$/);
+      expect(rejected.slice(1).map((row) => row.raw)).toEqual(rowsOf(10, 3).trimEnd().split('\n'));
+    });
+  });
+
+  describe('encodings', () => {
+    it('rejects a Latin-1 file instead of merging rené and renè into one user', async () => {
+      const latin1 = Buffer.from(`${HEADER}\nren\u00e9,a,1,\nren\u00e8,a,1,\n`, 'latin1');
+
+      const { validation, chunks } = await validate(latin1);
+
+      expect(validation).toMatchObject({ valid: false, chunkCount: 0 });
+      expect(validation.reason).toMatch(/^NotUtf8: byte 0xE9 at offset 38 \(line 2\) is not UTF-8/);
+      expect(chunks.size).toBe(0);
+    });
+
+    it('rejects a gzip file named .csv by what it is, with no raw bytes in the reason', async () => {
+      const { gzipSync } = await import('node:zlib');
+
+      const { validation } = await validate(gzipSync(`${HEADER}\n${rowsOf(3)}`));
+
+      expect(validation).toMatchObject({
+        valid: false,
+        reason: 'NotCsv: the file is gzip-compressed; upload the decompressed CSV',
+      });
     });
   });
 
