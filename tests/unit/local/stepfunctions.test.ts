@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { describe, expect, it } from 'vitest';
 import type { LambdaRuntime } from '../../../local/lambda/runtime.ts';
-import { DATA_LIMIT_BYTES, InvalidExecutionInputError, LocalStepFunctions } from '../../../local/stepfunctions.ts';
+import {
+  DATA_LIMIT_BYTES,
+  InvalidExecutionInputError,
+  LocalStepFunctions,
+} from '../../../local/stepfunctions.ts';
 
 const PRODUCE = 'arn:aws:lambda:us-east-1:123456789012:function:produce';
 const RECORD = 'arn:aws:lambda:us-east-1:123456789012:function:record';
@@ -18,7 +22,12 @@ const machineWith = (result: (input: unknown) => unknown) => {
     JSON.stringify({
       StartAt: 'Produce',
       States: {
-        Produce: { Type: 'Task', Resource: '${Produce}', Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Record' }], End: true },
+        Produce: {
+          Type: 'Task',
+          Resource: '${Produce}',
+          Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Record' }],
+          End: true,
+        },
         Record: { Type: 'Task', Resource: '${Record}', End: true },
       },
     }),
@@ -52,7 +61,9 @@ describe('LocalStepFunctions payload quota', () => {
     await record.done;
 
     expect(record).toMatchObject({ status: 'FAILED', error: 'States.DataLimitExceeded' });
-    expect(record.cause).toMatch(/^The state\/task 'Produce' returned a result with a size \(\d+ bytes\) exceeding/);
+    expect(record.cause).toMatch(
+      /^The state\/task 'Produce' returned a result with a size \(\d+ bytes\) exceeding/,
+    );
     expect(invoked).toEqual(['Produce']);
     await machine.stop();
   });
