@@ -21,6 +21,9 @@ const USAGE = `Offline CSV pipeline (no AWS, no Docker)
       Upload the files to uploads/, wait for their executions, print a summary per file.
   npm run local -- demo [--json]
       Run the sample files in local/samples/ (clean, with bad rows, invalid).
+  npm run local -- redrive KEY [KEY…] --endpoint URL
+      Rerun FAILED files (by upload key, e.g. uploads/big.csv) left in a running emulator: a new execution
+      of the same object version; stored chunks and applied pages are skipped, counts end exact.
   npm run local -- up [--inbox DIR] [--api-port PORT] [--endpoint URL]
       Keep everything running; every .csv dropped into the inbox folder is uploaded and reported.
 
@@ -92,7 +95,6 @@ const runFiles = async (files: string[]): Promise<number> => {
   const labels = new Map<string, string>();
   const pipeline = await start(labels, 0);
   try {
-    const timeoutMs = Number(values.timeout) * 1000;
     const uploads: Uploaded[] = [];
     for (const file of files) {
       const upload = await pipeline.upload(file);
@@ -100,60 +102,89 @@ const runFiles = async (files: string[]): Promise<number> => {
       progress(`[${basename(file)}] uploaded to s3://${pipeline.bucket}/${upload.key}`);
       uploads.push(upload);
     }
-    const reports: FileReport[] = [];
-    const users = new Set<string>();
-    for (const upload of uploads) {
-      const execution = await pipeline
-        .waitForExecution(upload.executionName, timeoutMs)
-        .catch((error: Error) => {
-          progress(`[${upload.key}] ${error.message}`);
-          return undefined;
-        });
-      reports.push(await fileReport(pipeline, upload, execution));
-      if (execution?.status === 'SUCCEEDED')
-        for (const user of await usersOf(pipeline, execution)) users.add(user);
-    }
-    progress('waiting for stream aggregates and inference to catch up…');
-    await pipeline.waitIdle(timeoutMs);
-    // Priced before the summary reads totals back through the API: that read is this CLI's, not the pipeline's.
-    const storedEvents = reports.reduce(
-      (total, report) => total + (report.status === 'SUCCEEDED' ? report.rows.stored : 0),
-      0,
-    );
-    const cost = await pipeline.cost(storedEvents);
-    // The text summary shows ten users; only --json lists (and so reads) them all.
-    const userIds = [...users].sort();
-    const totals = await userTotals(pipeline.apiUrl, values.json ? userIds : userIds.slice(0, 10));
-
-    const iam = pipeline.iam.summary();
-    if (values.json) {
-      const document = {
-        files: reports,
-        users: totals,
-        cost: { ...cost.report, counts: cost.counts },
-        iam,
-      };
-      process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
-    } else {
-      process.stdout.write(
-        `\n${reports.map((report) => formatReport(report, pipeline.bucket)).join('\n\n')}\n`,
-      );
-      const shown = Object.entries(totals);
-      if (shown.length > 0) {
-        process.stdout.write(`\nrunning totals (GET ${pipeline.apiUrl}/users/{id}/aggregates):\n`);
-        for (const [userId, total] of shown) process.stdout.write(`${formatUserTotals(userId, total)}\n`);
-        if (userIds.length > shown.length) {
-          process.stdout.write(`  … and ${userIds.length - shown.length} more users\n`);
-        }
-      }
-      process.stdout.write(`\n${formatCost(cost.report)}\n`);
-      process.stdout.write(`\n${formatIamSummary(iam)}\n`);
-    }
-    const final = reports.every((report) => report.status !== 'TIMED_OUT');
-    return final ? 0 : 1;
+    return await summarise(pipeline, uploads);
   } finally {
     await pipeline.stop();
   }
+};
+
+/** Reruns FAILED files left in an emulator that outlives one run (`--endpoint`). */
+const redriveFiles = async (keys: string[]): Promise<number> => {
+  if (values.endpoint === undefined) {
+    throw new Error(
+      'redrive needs --endpoint URL: the emulator a plain run starts ends with it, and the FAILED file with it (start one that stays, e.g. `.venv/bin/python local/emulator/moto_server.py -p 5000`, and pass it to run and redrive)',
+    );
+  }
+  const labels = new Map<string, string>();
+  const pipeline = await start(labels, 0);
+  try {
+    const uploads: Uploaded[] = [];
+    for (const key of keys) {
+      const upload = await pipeline.redrive(key);
+      labels.set(upload.executionName, basename(key));
+      progress(`[${basename(key)}] rerun as execution ${upload.executionName}`);
+      uploads.push(upload);
+    }
+    return await summarise(pipeline, uploads);
+  } finally {
+    await pipeline.stop();
+  }
+};
+
+/** Waits for the uploads' executions and the stream consumers, then prints the summary (or --json). */
+const summarise = async (pipeline: OfflinePipeline, uploads: Uploaded[]): Promise<number> => {
+  const timeoutMs = Number(values.timeout) * 1000;
+  const reports: FileReport[] = [];
+  const users = new Set<string>();
+  for (const upload of uploads) {
+    const execution = await pipeline
+      .waitForExecution(upload.executionName, timeoutMs)
+      .catch((error: Error) => {
+        progress(`[${upload.key}] ${error.message}`);
+        return undefined;
+      });
+    reports.push(await fileReport(pipeline, upload, execution));
+    if (execution?.status === 'SUCCEEDED')
+      for (const user of await usersOf(pipeline, execution)) users.add(user);
+  }
+  progress('waiting for stream aggregates and inference to catch up…');
+  await pipeline.waitIdle(timeoutMs);
+  // Priced before the summary reads totals back through the API: that read is this CLI's, not the pipeline's.
+  const storedEvents = reports.reduce(
+    (total, report) => total + (report.status === 'SUCCEEDED' ? report.rows.stored : 0),
+    0,
+  );
+  const cost = await pipeline.cost(storedEvents);
+  // The text summary shows ten users; only --json lists (and so reads) them all.
+  const userIds = [...users].sort();
+  const totals = await userTotals(pipeline.apiUrl, values.json ? userIds : userIds.slice(0, 10));
+
+  const iam = pipeline.iam.summary();
+  if (values.json) {
+    const document = {
+      files: reports,
+      users: totals,
+      cost: { ...cost.report, counts: cost.counts },
+      iam,
+    };
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  } else {
+    process.stdout.write(
+      `\n${reports.map((report) => formatReport(report, pipeline.bucket)).join('\n\n')}\n`,
+    );
+    const shown = Object.entries(totals);
+    if (shown.length > 0) {
+      process.stdout.write(`\nrunning totals (GET ${pipeline.apiUrl}/users/{id}/aggregates):\n`);
+      for (const [userId, total] of shown) process.stdout.write(`${formatUserTotals(userId, total)}\n`);
+      if (userIds.length > shown.length) {
+        process.stdout.write(`  … and ${userIds.length - shown.length} more users\n`);
+      }
+    }
+    process.stdout.write(`\n${formatCost(cost.report)}\n`);
+    process.stdout.write(`\n${formatIamSummary(iam)}\n`);
+  }
+  const final = reports.every((report) => report.status !== 'TIMED_OUT');
+  return final ? 0 : 1;
 };
 
 const up = async (): Promise<void> => {
@@ -194,6 +225,10 @@ const main = async (): Promise<number> => {
   if (command === 'demo') {
     const samples = join(root, 'local', 'samples');
     return runFiles(['clean.csv', 'bad-rows.csv', 'invalid-header.csv'].map((name) => join(samples, name)));
+  }
+  if (command === 'redrive') {
+    if (args.length === 0) throw new Error('redrive needs the upload key of at least one FAILED file');
+    return redriveFiles(args);
   }
   if (command === 'up') {
     await up();

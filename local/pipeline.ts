@@ -5,8 +5,9 @@ import { DynamoDBStreamsClient, type _Record as StreamRecord } from '@aws-sdk/cl
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { executionNameOf, fileIdOf } from '../functions/shared/keys.ts';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { executionNameOf, FILE_METADATA_SK, fileIdOf, filePk } from '../functions/shared/keys.ts';
+import type { FileRef } from '../functions/shared/model.ts';
 import { LocalApi, routesOf } from './api.ts';
 import { clientConfig, DUMMY_CREDENTIALS, type Endpoint, REGION } from './aws.ts';
 import { buildDirOf, isBuildFresh, samBuild } from './build.ts';
@@ -361,6 +362,38 @@ export class OfflinePipeline {
     const etag = (put.ETag ?? '').replaceAll('"', '');
     const fileId = fileIdOf(this.bucket, key, etag);
     return { key, etag, fileId, executionName: executionNameOf(key, fileId) };
+  }
+
+  /**
+   * Reruns a FAILED file: a new execution of the same object version, with the input its first run had (the
+   * file reference, rebuilt from its FILE# item). Step Functions' own redrive cannot help here: the workflow
+   * catches every error and ends in its Fail state, and a redrive restarts only that state. Every step is
+   * idempotent, so the rerun finishes the file exactly: chunks already stored are skipped, pages already
+   * applied to totals are skipped by their APPLIED markers, and the FILE# item ends SUCCEEDED (or REJECTED).
+   */
+  async redrive(key: string): Promise<Uploaded> {
+    const { Item } = await this.clients.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { PK: filePk(key), SK: FILE_METADATA_SK } }),
+    );
+    if (Item === undefined) throw new Error(`${key}: no FILE# item; was it ever uploaded to this emulator?`);
+    if (Item.status !== 'FAILED')
+      throw new Error(`${key} is ${String(Item.status)}, not FAILED: nothing to redrive`);
+    const file: FileRef = {
+      bucket: String(Item.bucket),
+      key,
+      etag: String(Item.etag),
+      ...(typeof Item.versionId === 'string' ? { versionId: Item.versionId } : {}),
+      size: Number(Item.size),
+      eventTime: String(Item.uploadedAt),
+      fileId: String(Item.fileId),
+    };
+    const base = executionNameOf(key, file.fileId);
+    for (let attempt = 1; ; attempt += 1) {
+      const executionName = `${base}-r${attempt}`;
+      if (this.stepFunctions.byName(executionName) !== undefined) continue;
+      this.stepFunctions.start(executionName, JSON.stringify({ file }));
+      return { key, etag: file.etag, fileId: file.fileId, executionName };
+    }
   }
 
   /** Waits until the upload's execution has started and finished. */

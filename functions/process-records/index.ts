@@ -15,7 +15,7 @@ import {
   StagedRowSchema,
 } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
-import { getObjectText, putObject } from '#shared/s3.ts';
+import { getObjectText, objectExists, putObject } from '#shared/s3.ts';
 import { eventItemOf, groupByDay, partialGroupsOf, processedRecordOf } from './chunk.ts';
 
 const config = {
@@ -54,6 +54,14 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
     await getObjectText(task.bucket, chunkKey, (message) => new ChunkNotFoundError(message)),
     chunkKey,
   );
+
+  // The partial is written last: if it exists, this chunk is done (a Map retry after the handler ran, or a
+  // rerun of a failed file), and its writes are not paid for twice.
+  if (await objectExists(task.bucket, partialKeyOf(task.fileId, task.chunk))) {
+    metrics.addMetric('ChunksAlreadyStored', MetricUnit.Count, 1);
+    logger.info('Chunk already stored', { chunk: task.chunk, rows: rows.length });
+    return { chunk: task.chunk, stored: rows.length };
+  }
 
   await batchPutAll(
     config.table,

@@ -33,6 +33,8 @@ export const putFileMetadata = async (table: string, outcome: FileOutcome): Prom
         key: file.key,
         bucket: file.bucket,
         etag: file.etag,
+        // With the ETag, what a rerun of a FAILED file needs to start on the same object version.
+        versionId: file.versionId,
         size: file.size,
         fileId: file.fileId,
         status: outcome.status,
@@ -50,7 +52,8 @@ export const putFileMetadata = async (table: string, outcome: FileOutcome): Prom
         reason: outcome.reason,
         error: outcome.error,
         GSI1PK: FILES_GSI1PK,
-        GSI1SK: `${outcome.completedAt}#${file.key}`,
+        // The file id, not the key: an index sort key holds at most 1,024 bytes and an S3 key can take all of them.
+        GSI1SK: `${outcome.completedAt}#${file.fileId}`,
       },
     }),
   );

@@ -105,8 +105,27 @@ export const scoringPageKeyOf = (fileId: string, lane: number, page: number): st
 export const processedKeyOf = (date: string, fileId: string, chunk: number): string =>
   `${PREFIX.processed}dt=${date}/${fileId}-${pad(chunk)}.json.gz`;
 
+/** S3's key limit, in UTF-8 bytes. */
+export const S3_KEY_MAX_BYTES = 1024;
+
+/**
+ * `key + suffix`, or, when that would pass S3's 1,024-byte limit, the key's start, a hash of the whole key and
+ * the suffix: still unique, still readable, and an upload with a name at the limit still has somewhere to go.
+ */
+const fitKey = (key: string, suffix = ''): string => {
+  if (Buffer.byteLength(key + suffix) <= S3_KEY_MAX_BYTES) return key + suffix;
+  const marker = `~${sha256(key).slice(0, 16)}`;
+  const budget = S3_KEY_MAX_BYTES - Buffer.byteLength(marker + suffix);
+  // Cut at a byte budget, then drop a character the cut split (the decoder leaves it as U+FFFD).
+  const head = new TextDecoder().decode(Buffer.from(key).subarray(0, budget)).replace(/\uFFFD+$/, '');
+  return `${head}${marker}${suffix}`;
+};
+
+const relativeOf = (uploadKey: string): string =>
+  uploadKey.startsWith(PREFIX.uploads) ? uploadKey.slice(PREFIX.uploads.length) : uploadKey;
+
 /** `uploads/a/b.csv` → `<prefix>a/b.csv`: the original keeps its relative path wherever it goes. */
 export const relocate = (uploadKey: string, prefix: string): string =>
-  `${prefix}${uploadKey.startsWith(PREFIX.uploads) ? uploadKey.slice(PREFIX.uploads.length) : uploadKey}`;
+  fitKey(`${prefix}${relativeOf(uploadKey)}`);
 export const rejectsKeyOf = (uploadKey: string, fileId: string): string =>
-  `${relocate(uploadKey, PREFIX.rejected)}.${fileId}.rejects.csv`;
+  fitKey(`${PREFIX.rejected}${relativeOf(uploadKey)}`, `.${fileId}.rejects.csv`);

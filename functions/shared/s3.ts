@@ -82,6 +82,17 @@ export const putObject = async (
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
 };
 
+/** Whether a key holds an object (HEAD: with s3:ListBucket a missing key is a 404, not a 403). */
+export const objectExists = async (bucket: string, key: string): Promise<boolean> => {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+};
+
 /** Every key under a prefix, page by page (1,000 keys a request). */
 export const listKeys = async (bucket: string, prefix: string): Promise<string[]> => {
   const keys: string[] = [];

@@ -62,6 +62,14 @@ export const s3OperationOf = (method: string, url: URL, headers: IncomingMessage
   return 'GetObject';
 };
 
+const S3_KEY_MAX_BYTES = 1024;
+
+/** The UTF-8 length of the object key in a path-style S3 URL (`/bucket/key`). */
+export const s3KeyBytesOf = (url: URL): number => {
+  const [, , ...keyParts] = url.pathname.split('/');
+  return Buffer.byteLength(decodeURIComponent(keyParts.join('/')));
+};
+
 /** The operation of a JSON-protocol (X-Amz-Target) or query-protocol (Action=) request. */
 const rpcOperationOf = (headers: IncomingMessage['headers'], body: Buffer): string => {
   const target = headers['x-amz-target'];
@@ -271,6 +279,12 @@ export class MeteringProxy {
       response.end(errorBody);
       return errorBody.length;
     };
+
+    // moto stores keys of any length; S3 refuses one over 1,024 bytes, and so does the emulator boundary.
+    if (service === 's3' && s3KeyBytesOf(url) > S3_KEY_MAX_BYTES) {
+      reply(400, 'KeyTooLongError', 'Your key is too long');
+      return;
+    }
 
     const call = { service, operation, method, url, headers: request.headers, body: body ?? Buffer.alloc(0) };
     const denial = this.authorizer?.checkCall(principal, call);

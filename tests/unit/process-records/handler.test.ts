@@ -1,4 +1,11 @@
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import {
   BatchWriteCommand,
   type BatchWriteCommandInput,
@@ -46,7 +53,37 @@ describe('process-records handler', () => {
     s3Mock.reset();
     ddbMock.reset();
     s3Mock.on(PutObjectCommand).resolves({});
+    s3Mock
+      .on(HeadObjectCommand)
+      .rejects(new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } }));
     ddbMock.on(BatchWriteCommand).resolves({ UnprocessedItems: {} });
+  });
+
+  it('skips a chunk whose partial already exists, writing nothing, and reports its rows', async () => {
+    const event = loadEvent<ProcessEvent>('process-records.json');
+    givenChunk(event);
+    s3Mock.on(HeadObjectCommand).resolves({});
+
+    const result = await handler(event, context);
+
+    expect(result).toEqual({ chunk: event.chunk, stored: expect.any(Number) });
+    expect(result.stored).toBeGreaterThan(0);
+    expect(ddbMock.commandCalls(BatchWriteCommand)).toHaveLength(0);
+    expect(s3Mock.commandCalls(PutObjectCommand)).toHaveLength(0);
+  });
+
+  it('marks the chunk stored, with its row count, right after the events and before the partial', async () => {
+    const event = loadEvent<ProcessEvent>('process-records.json');
+    givenChunk(event);
+
+    const result = await handler(event, context);
+
+    const keys = s3Mock.commandCalls(PutObjectCommand).map(({ args: [{ input }] }) => String(input.Key));
+    const marker = keys.findIndex((key) => key.includes('/stored/'));
+    expect(keys[marker]).toBe(
+      `staging/${event.fileId}/stored/${String(event.chunk).padStart(5, '0')}.${result.stored}`,
+    );
+    expect(marker).toBeLessThan(keys.findIndex((key) => key.includes('/partials/')));
   });
 
   afterEach(() => {

@@ -97,4 +97,37 @@ describe('S3 layout', () => {
   it('puts the rejects file next to where the rejected original goes, named by file id', () => {
     expect(rejectsKeyOf('uploads/a.csv', 'f1')).toBe('rejected/a.csv.f1.rejects.csv');
   });
+
+  describe("an upload whose name takes all of S3's 1,024 bytes", () => {
+    const longest = (char: string) => `uploads/${char.repeat((1024 - 8) / Buffer.byteLength(char))}`;
+
+    it.each([
+      ['ASCII', 'a'],
+      ['two-byte characters', 'é'],
+      ['four-byte characters', '😀'],
+    ])('still gets keys within the limit in rejected/ and for its rejects file (%s)', (_case, char) => {
+      const upload = longest(char);
+      expect(Buffer.byteLength(upload)).toBe(1024);
+
+      const moved = relocate(upload, 'rejected/');
+      const rejects = rejectsKeyOf(upload, 'f'.repeat(24));
+
+      for (const key of [moved, rejects]) {
+        expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024);
+        expect(key).not.toContain('\uFFFD');
+      }
+      expect(moved).toMatch(/^rejected\/.+~[0-9a-f]{16}$/);
+      expect(rejects).toMatch(/~[0-9a-f]{16}\.f{24}\.rejects\.csv$/);
+    });
+
+    it('keeps two long names that differ only at the end apart', () => {
+      const a = `${longest('a').slice(0, -1)}b`;
+
+      expect(relocate(a, 'rejected/')).not.toBe(relocate(longest('a'), 'rejected/'));
+    });
+
+    it('leaves archive/ keys, one byte shorter than uploads/, unchanged', () => {
+      expect(relocate(longest('a'), 'archive/')).toBe(`archive/${'a'.repeat(1016)}`);
+    });
+  });
 });
