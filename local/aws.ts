@@ -20,7 +20,7 @@ export const principalCredentials = (principal: string) => ({
   secretAccessKey: DUMMY_CREDENTIALS.secretAccessKey,
 });
 export const principalOfAccessKey = (accessKeyId: string): string =>
-  accessKeyId === DUMMY_CREDENTIALS.accessKeyId ? 'offline' : accessKeyId;
+  accessKeyId === DUMMY_CREDENTIALS.accessKeyId ? 'offline' : (accessKeyId.split('~')[0] ?? accessKeyId);
 
 export const clientConfig = (endpoint: Endpoint, principal = 'offline') => ({
   endpoint: endpoint.url,

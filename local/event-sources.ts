@@ -15,6 +15,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { REGION } from './aws.ts';
+import type { DeliveryChaosControl } from './chaos.ts';
 import { compileFilters } from './event-pattern.ts';
 import { LambdaError, type LambdaRuntime } from './lambda/runtime.ts';
 
@@ -45,6 +46,8 @@ export interface SourceContext {
   log: (line: string) => void;
   /** Seconds a failed SQS message stays invisible before its retry (Lambda: the queue's visibility timeout). */
   retryDelaySeconds: number;
+  /** Deliveries repeated or interleaved on purpose, for fault tests (nothing is, unless a plan is set). */
+  deliveries: DeliveryChaosControl;
 }
 
 const describeError = (error: unknown) =>
@@ -121,7 +124,10 @@ export class AsyncInvokeSource extends Poller {
       await Promise.all(
         Messages.map(async (message) => {
           try {
-            await this.invokeWithRetries(JSON.parse(message.Body ?? 'null') as unknown);
+            const event = JSON.parse(message.Body ?? 'null') as unknown;
+            await this.invokeWithRetries(event);
+            // EventBridge and Lambda's async queue both deliver at least once: sometimes twice.
+            if (this.context.deliveries.repeat(this.name)) await this.invokeWithRetries(event);
             await sqs.send(
               new DeleteMessageBatchCommand({
                 QueueUrl: this.settings.queueUrl,
@@ -262,8 +268,18 @@ export class SqsSource extends Poller {
           );
           failed = new Set(Messages.map((message) => String(message.MessageId)));
         }
-        const done = Messages.filter((message) => !failed.has(String(message.MessageId)));
-        const retry = Messages.filter((message) => failed.has(String(message.MessageId)));
+        // SQS delivers at least once: a message whose delete is lost (drawn per message) comes back.
+        const redeliver = new Set(
+          Messages.filter(
+            (message) => !failed.has(String(message.MessageId)) && this.context.deliveries.repeat(this.name),
+          ).map((message) => String(message.MessageId)),
+        );
+        const done = Messages.filter(
+          (message) => !failed.has(String(message.MessageId)) && !redeliver.has(String(message.MessageId)),
+        );
+        const retry = Messages.filter(
+          (message) => failed.has(String(message.MessageId)) || redeliver.has(String(message.MessageId)),
+        );
         if (done.length > 0) {
           await sqs.send(
             new DeleteMessageBatchCommand({
@@ -419,10 +435,16 @@ export class StreamSource extends Poller {
         this.caughtUp = false;
         if (records.length > 0 && buffer.length < this.settings.batchSize) continue;
       }
-      const batch = buffer.splice(0, this.settings.batchSize);
+      const batch = this.context.deliveries.disturbBatch(
+        this.name,
+        buffer.splice(0, this.settings.batchSize),
+        (record) => JSON.stringify((record.dynamodb as { Keys?: unknown }).Keys),
+      );
       this.inFlight += 1;
       try {
         await this.deliver(batch);
+        // A checkpoint lost after a successful batch: Lambda reads and delivers the same batch again.
+        if (this.context.deliveries.repeat(this.name)) await this.deliver(batch);
         this.delivered += batch.length;
       } finally {
         this.inFlight -= 1;

@@ -11,6 +11,7 @@ import type { FileRef } from '../functions/shared/model.ts';
 import { LocalApi, routesOf } from './api.ts';
 import { clientConfig, DUMMY_CREDENTIALS, type Endpoint, REGION } from './aws.ts';
 import { buildDirOf, isBuildFresh, samBuild } from './build.ts';
+import { type DeliveryChaos, DeliveryChaosControl, type DeliveryFigures } from './chaos.ts';
 import { attachEmulator, type Emulator, freePort, startEmulator } from './emulator.ts';
 import {
   AsyncInvokeSource,
@@ -24,7 +25,7 @@ import { translateTemplate } from './iam/roles.ts';
 import { type FunctionDeployment, LambdaRuntime } from './lambda/runtime.ts';
 import { type CostReport, priceSnapshot } from './meter/cost.ts';
 import { Meter, type MeterSnapshot } from './meter/meter.ts';
-import { MeteringProxy, type ProxyFault } from './meter/proxy.ts';
+import { type FaultFigures, MeteringProxy, type ProxyFault } from './meter/proxy.ts';
 import { type Provisioned, provision, resolverContextOf } from './provision.ts';
 import { type ExecutionEvent, type ExecutionRecord, LocalStepFunctions } from './stepfunctions.ts';
 import { functionsOf, type Json, loadTemplate, resourcesOfType, type Template } from './template.ts';
@@ -75,6 +76,7 @@ export class OfflinePipeline {
   readonly iam: IamAuthorizer;
   private readonly emulator: Emulator;
   private readonly proxy: MeteringProxy;
+  private readonly deliveries: DeliveryChaosControl;
   private readonly userS3: S3Client;
   private readonly api: LocalApi;
   private readonly log: (line: string) => void;
@@ -95,7 +97,9 @@ export class OfflinePipeline {
     iam: IamAuthorizer;
     proxy: MeteringProxy;
     endpoint: Endpoint;
+    deliveries: DeliveryChaosControl;
   }) {
+    this.deliveries = fields.deliveries;
     this.root = fields.root;
     this.template = fields.template;
     this.emulator = fields.emulator;
@@ -223,6 +227,8 @@ export class OfflinePipeline {
           POWERTOOLS_TRACE_ENABLED: 'false',
         },
       });
+      // A kill fault at the boundary ends the very environment that made the call (see proxy.ts).
+      proxy.onKill((accessKeyId) => runtime.kill(accessKeyId));
       log(`lambda: ${deployments.length} functions from ${buildDir} (logs in .local/logs/)`);
       const stepFunctions = new LocalStepFunctions({
         stateMachineArn: provisioned.ref(machineId),
@@ -243,8 +249,10 @@ export class OfflinePipeline {
       for (const { ref, attributes } of provisioned.physical.values()) {
         if (attributes.Arn?.startsWith('arn:aws:sqs:')) queueUrlByArn.set(attributes.Arn, ref);
       }
+      const deliveries = new DeliveryChaosControl();
       const sourceContext = {
         runtime,
+        deliveries,
         sqs: clients.sqs,
         inspect: clients.sqs,
         log,
@@ -348,6 +356,7 @@ export class OfflinePipeline {
         iam,
         proxy,
         endpoint,
+        deliveries,
       });
     });
   }
@@ -449,6 +458,21 @@ export class OfflinePipeline {
 
   clearAwsFaults(): void {
     this.proxy.clearFaults();
+  }
+
+  /** Seeds the faults that have a `rate`, so a run's faults are replayed by its seed. */
+  seedAwsFaults(seed: number): void {
+    this.proxy.seedFaults(seed);
+  }
+
+  /** Repeats and interleaves the event sources' deliveries from now on (undefined: delivers as usual). */
+  disturbDeliveries(plan: DeliveryChaos | undefined): void {
+    this.deliveries.set(plan);
+  }
+
+  /** What the injected faults and disturbed deliveries did so far in this run. */
+  faultFigures(): FaultFigures & DeliveryFigures {
+    return { ...this.proxy.faultFigures, ...this.deliveries.figures };
   }
 
   /** The meter's counts so far, with what the bucket and the table hold now. */

@@ -53,6 +53,9 @@ export interface InvocationStats {
 
 interface Environment {
   worker: Worker;
+  /** Its own access key (`fn.<Function>~<n>`): how a fault at the emulator boundary names it to kill it. */
+  accessKeyId: string;
+  killed: boolean;
   ready: Promise<void>;
   busy: boolean;
   pending?: { id: number; resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -96,6 +99,7 @@ class FunctionPool {
   private readonly environments: Environment[] = [];
   private readonly waiters: (() => void)[] = [];
   private nextId = 1;
+  private spawned = 0;
   readonly stats: InvocationStats = {
     invocations: 0,
     errors: 0,
@@ -127,6 +131,8 @@ class FunctionPool {
 
   private spawn(): Environment {
     const d = this.deployment;
+    this.spawned += 1;
+    const accessKeyId = `fn.${d.logicalId}~${this.spawned}`;
     const data: WorkerData = {
       functionName: d.name,
       functionArn: d.arn,
@@ -148,8 +154,8 @@ class FunctionPool {
         AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${d.name}`,
         AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
         LAMBDA_TASK_ROOT: d.functionDir,
-        // The function's own credentials: the metering proxy tells its calls apart by them.
-        AWS_ACCESS_KEY_ID: `fn.${d.logicalId}`,
+        // The function's own credentials: the metering proxy tells its calls (and this environment) apart by them.
+        AWS_ACCESS_KEY_ID: accessKeyId,
       },
       // Lambda's memory setting bounds the heap here too (V8 old space), so a leak fails like it would there.
       resourceLimits: { maxOldGenerationSizeMb: d.memoryMb },
@@ -165,7 +171,14 @@ class FunctionPool {
     }
     this.stats.coldStarts += 1;
 
-    const environment: Environment = { worker, busy: false, ready: Promise.resolve(), unbilledInitMs: 0 };
+    const environment: Environment = {
+      worker,
+      accessKeyId,
+      killed: false,
+      busy: false,
+      ready: Promise.resolve(),
+      unbilledInitMs: 0,
+    };
     environment.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (message: WorkerMessage) => {
         if (message.type === 'ready') {
@@ -194,7 +207,10 @@ class FunctionPool {
       worker.on('exit', (code) => {
         const payload = {
           errorType: 'Runtime.ExitError',
-          errorMessage: `exited with code ${code}`,
+          // Lambda's words for a runtime process that was killed, or that exited by itself.
+          errorMessage: environment.killed
+            ? 'Runtime exited with error: signal: killed'
+            : `Runtime exited with error: exit status ${code}`,
           trace: [],
         };
         // An environment that exits while initialising fails its invocation instead of leaving it waiting.
@@ -207,6 +223,15 @@ class FunctionPool {
     environment.ready.catch(() => this.discard(environment));
     this.environments.push(environment);
     return environment;
+  }
+
+  /** Kills the environment holding this access key, mid-invocation if it is in one (a fault, see proxy.ts). */
+  kill(accessKeyId: string): boolean {
+    const environment = this.environments.find((candidate) => candidate.accessKeyId === accessKeyId);
+    if (environment === undefined) return false;
+    environment.killed = true;
+    void environment.worker.terminate();
+    return true;
   }
 
   private discard(environment: Environment): void {
@@ -361,6 +386,12 @@ export class LambdaRuntime {
 
   has(functionId: string): boolean {
     return this.pools.has(functionId);
+  }
+
+  /** Kills the environment an access key names (`fn.<Function>~<n>`), as a fault injected at the boundary. */
+  kill(accessKeyId: string): boolean {
+    const functionId = accessKeyId.replace(/^fn\./, '').split('~')[0] ?? '';
+    return this.pools.get(functionId)?.kill(accessKeyId) ?? false;
   }
 
   async invoke(functionId: string, event: unknown): Promise<unknown> {

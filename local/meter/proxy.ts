@@ -7,6 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { principalOfAccessKey } from '../aws.ts';
+import { seededRandom, streamOf } from '../chaos.ts';
 import type { Denial } from '../iam/policy.ts';
 import type { AwsCall } from '../iam/requests.ts';
 import { DynamoMeter } from './dynamo.ts';
@@ -24,12 +25,15 @@ const CREDENTIAL = /Credential=([^/,\s]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request
 export interface CallIdentity {
   principal: string;
   service: string;
+  /** The access key itself: it also names the calling environment (`fn.<Function>~<n>`), see runtime.ts. */
+  accessKeyId: string;
 }
 
 export const identityOf = (headers: IncomingMessage['headers']): CallIdentity => {
   const match = CREDENTIAL.exec(String(headers.authorization ?? ''));
-  if (match === null) return { principal: 'anonymous', service: 'unknown' };
-  return { principal: principalOfAccessKey(match[1] ?? ''), service: match[3] ?? 'unknown' };
+  if (match === null) return { principal: 'anonymous', service: 'unknown', accessKeyId: '' };
+  const accessKeyId = match[1] ?? '';
+  return { principal: principalOfAccessKey(accessKeyId), service: match[3] ?? 'unknown', accessKeyId };
 };
 
 /** S3's REST operations by method, sub-resource and headers, as S3's pricing classes them. */
@@ -90,19 +94,46 @@ export interface Upstream {
   body: Buffer;
 }
 
+/** A BatchWriteItem answer with the withheld requests added to its UnprocessedItems. */
+const withUnprocessed = (upstream: Upstream, withheld: Record<string, unknown[]>): Upstream => {
+  if (upstream.status !== 200) return upstream;
+  const output = JSON.parse(upstream.body.toString()) as { UnprocessedItems?: Record<string, unknown[]> };
+  const merged = { ...(output.UnprocessedItems ?? {}) };
+  for (const [table, writes] of Object.entries(withheld))
+    merged[table] = [...(merged[table] ?? []), ...writes];
+  const headers = { ...upstream.headers };
+  // The body changed, so the emulator's checksum of it no longer holds (the SDK verifies it).
+  delete headers['x-amz-crc32'];
+  return { ...upstream, headers, body: Buffer.from(JSON.stringify({ ...output, UnprocessedItems: merged })) };
+};
+
 /**
- * A fault the proxy answers in place of the emulator, for tests of retries and partial progress: the
- * matching calls after the first `after` get the error, `times` times, as AWS would send it.
+ * A fault the proxy injects in place of the emulator's answer, for tests of retries and partial progress.
+ * Which calls meet it: those matching service, operation and (optionally) caller, after the first `after`,
+ * at most `times`, each with probability `rate` (drawn from the proxy's seeded stream; 1 when absent).
+ * What they meet: an error as AWS sends it; for BatchWriteItem, a share of the items written and the rest
+ * returned as UnprocessedItems (all of them throttled when none is left, as DynamoDB does); or the calling
+ * function's environment killed, before the call reaches AWS or after AWS applied it and before its
+ * answer arrives (Lambda reports either as Runtime.ExitError).
  */
-export interface ProxyFault {
+export type ProxyFault = {
   service: string;
   operation: string;
   principal?: string;
   after?: number;
   times: number;
-  status: number;
-  code: string;
-  message?: string;
+  rate?: number;
+} & (
+  | { status: number; code: string; message?: string }
+  | { unprocessedShare: number }
+  | { kill: 'before' | 'after' }
+);
+
+/** What the injected faults did, by kind, for a suite's line of figures. */
+export interface FaultFigures {
+  errors: number;
+  unprocessedItems: number;
+  kills: number;
 }
 
 /**
@@ -161,6 +192,9 @@ export class MeteringProxy {
   private readonly meter: Meter;
   private readonly dynamo: DynamoMeter;
   private readonly faults: (ProxyFault & { seen: number })[] = [];
+  private random: () => number = seededRandom(1);
+  private killer?: (accessKeyId: string) => void;
+  readonly faultFigures: FaultFigures = { errors: 0, unprocessedItems: 0, kills: 0 };
   private authorizer?: CallAuthorizer;
   private server?: Server;
 
@@ -172,6 +206,16 @@ export class MeteringProxy {
 
   injectFault(fault: ProxyFault): void {
     this.faults.push({ ...fault, seen: 0 });
+  }
+
+  /** Seeds the draws of faults with a `rate`: the same seed and the same calls give the same faults. */
+  seedFaults(seed: number): void {
+    this.random = streamOf(seed, 'proxy');
+  }
+
+  /** How a `kill` fault ends the calling environment (the runtime's, given the caller's access key). */
+  onKill(killer: (accessKeyId: string) => void): void {
+    this.killer = killer;
   }
 
   clearFaults(): void {
@@ -190,6 +234,7 @@ export class MeteringProxy {
       if (fault.principal !== undefined && fault.principal !== principal) continue;
       fault.seen += 1;
       if (fault.seen <= (fault.after ?? 0)) continue;
+      if (fault.rate !== undefined && this.random() >= fault.rate) continue;
       fault.times -= 1;
       return fault;
     }
@@ -263,7 +308,7 @@ export class MeteringProxy {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const { principal, service } = identityOf(request.headers);
+    const { principal, service, accessKeyId } = identityOf(request.headers);
     const method = request.method ?? 'GET';
     const url = new URL(request.url ?? '/', 'http://proxy');
     // S3 bodies are streamed (objects can be large); every other service's request is small and buffered.
@@ -296,7 +341,26 @@ export class MeteringProxy {
     }
 
     const fault = this.faults.length > 0 ? this.takeFault(principal, service, operation) : undefined;
-    if (fault !== undefined) {
+    let killAfter: (() => void) | undefined;
+    if (fault !== undefined && 'kill' in fault) {
+      const killer = this.killer;
+      if (killer === undefined) throw new Error('a kill fault needs onKill: no runtime to kill in');
+      this.faultFigures.kills += 1;
+      // The caller never hears back: its environment is gone, and with it the connection (the timer only
+      // frees the socket should a caller outlive its kill).
+      const hangUp = () => {
+        killer(accessKeyId);
+        setTimeout(() => response.destroy(), 10_000).unref();
+      };
+      if (fault.kill === 'before') {
+        // AWS never sees the call.
+        if (body === undefined) request.resume();
+        hangUp();
+        return;
+      }
+      killAfter = hangUp;
+    } else if (fault !== undefined && 'status' in fault) {
+      this.faultFigures.errors += 1;
       const responseBytes = reply(
         fault.status,
         fault.code,
@@ -313,13 +377,35 @@ export class MeteringProxy {
       return;
     }
 
+    if (fault !== undefined && 'unprocessedShare' in fault && body !== undefined) {
+      const split = this.withhold(body, fault.unprocessedShare);
+      if (split.kept === 0) {
+        this.faultFigures.errors += 1;
+        reply(
+          400,
+          'ProvisionedThroughputExceededException',
+          'The level of configured provisioned throughput for the table was exceeded (injected by the offline runtime)',
+        );
+        return;
+      }
+      this.faultFigures.unprocessedItems += split.withheld;
+      await this.forwardBuffered(principal, service, operation, method, request, split.body, response, {
+        withheld: split.unprocessed,
+      });
+      return;
+    }
+
     if (body === undefined) {
-      await this.stream(request, response, (status, requestBytes, responseBytes) =>
-        this.meter.request({ principal, service, operation, status, requestBytes, responseBytes }),
+      await this.stream(
+        request,
+        response,
+        (status, requestBytes, responseBytes) =>
+          this.meter.request({ principal, service, operation, status, requestBytes, responseBytes }),
+        killAfter,
       );
       return;
     }
-    await this.forwardBuffered(principal, service, operation, method, request, body, response);
+    await this.forwardBuffered(principal, service, operation, method, request, body, response, { killAfter });
   }
 
   private async forwardBuffered(
@@ -330,12 +416,15 @@ export class MeteringProxy {
     request: IncomingMessage,
     body: Buffer,
     response: ServerResponse,
+    fault: { withheld?: Record<string, unknown[]>; killAfter?: () => void } = {},
   ): Promise<void> {
+    const { withheld, killAfter } = fault;
     const headers = { ...request.headers, method, path: request.url ?? '/' };
-    const upstream =
+    const answered =
       service === 'dynamodb'
         ? await this.dynamo.handle(principal, operation, headers, body)
         : await this.send(service, headers, body);
+    const upstream = withheld === undefined ? answered : withUnprocessed(answered, withheld);
     this.meter.request({
       principal,
       service,
@@ -347,10 +436,41 @@ export class MeteringProxy {
       // Lambda long-polls an idle queue in AWS too, but at its own pace: empty receives are counted apart.
       ...(operation === 'ReceiveMessage' && !upstream.body.includes('MessageId') ? { empty: true } : {}),
     });
+    if (killAfter !== undefined) {
+      // Applied by AWS, never answered: the caller's environment dies first.
+      killAfter();
+      return;
+    }
     const outHeaders = { ...upstream.headers, 'content-length': String(upstream.body.length) };
     delete outHeaders['transfer-encoding'];
     response.writeHead(upstream.status, outHeaders);
     response.end(upstream.body);
+  }
+
+  /**
+   * Splits a BatchWriteItem's requests: each is withheld with probability `share`. What is kept goes to
+   * the emulator; what is withheld comes back to the caller as UnprocessedItems, unwritten.
+   */
+  private withhold(body: Buffer, share: number) {
+    const input = JSON.parse(body.toString()) as { RequestItems: Record<string, unknown[]> };
+    const kept: Record<string, unknown[]> = {};
+    const unprocessed: Record<string, unknown[]> = {};
+    let keptCount = 0;
+    let withheldCount = 0;
+    for (const [table, writes] of Object.entries(input.RequestItems)) {
+      for (const write of writes) {
+        const into = this.random() < share ? unprocessed : kept;
+        into[table] = [...(into[table] ?? []), write];
+        if (into === kept) keptCount += 1;
+        else withheldCount += 1;
+      }
+    }
+    return {
+      body: Buffer.from(JSON.stringify({ ...input, RequestItems: kept })),
+      unprocessed,
+      kept: keptCount,
+      withheld: withheldCount,
+    };
   }
 
   /** Streams a request and its response through unchanged (S3 objects can be large), counting bytes. */
@@ -358,6 +478,7 @@ export class MeteringProxy {
     request: IncomingMessage,
     response: ServerResponse,
     done: (status: number, requestBytes: number, responseBytes: number) => void,
+    killAfter?: () => void,
   ): Promise<void> {
     const target = this.upstream;
     return new Promise((resolve, reject) => {
@@ -373,6 +494,16 @@ export class MeteringProxy {
           headers: this.forwardHeaders(request.headers, target),
         },
         (upstreamResponse) => {
+          if (killAfter !== undefined) {
+            // Applied by S3, never answered: the caller's environment dies first.
+            upstreamResponse.resume();
+            upstreamResponse.on('end', () => {
+              done(upstreamResponse.statusCode ?? 502, requestBytes, 0);
+              killAfter();
+              resolve();
+            });
+            return;
+          }
           response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
           upstreamResponse.on('data', (chunk: Buffer) => {
             responseBytes += chunk.length;

@@ -228,15 +228,16 @@ describe('the meter', () => {
 });
 
 describe('the proxy’s reading of a request', () => {
-  it('takes the caller from the access key and the service from the SigV4 scope', () => {
+  it('takes the caller from the access key (less its environment) and the service from the SigV4 scope', () => {
     const authorization =
-      'AWS4-HMAC-SHA256 Credential=fn.ProcessRecordsFunction/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x';
+      'AWS4-HMAC-SHA256 Credential=fn.ProcessRecordsFunction~3/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x';
 
     expect(identityOf({ authorization })).toEqual({
       principal: 'fn.ProcessRecordsFunction',
       service: 'dynamodb',
+      accessKeyId: 'fn.ProcessRecordsFunction~3',
     });
-    expect(identityOf({})).toEqual({ principal: 'anonymous', service: 'unknown' });
+    expect(identityOf({})).toEqual({ principal: 'anonymous', service: 'unknown', accessKeyId: '' });
   });
 
   it.each([
