@@ -526,3 +526,37 @@ describe('stats', () => {
     expect(runtime.stats().Counter?.invocations).toBe(1);
   });
 });
+
+describe('an environment killed mid-invocation (a kill fault at the emulator boundary)', () => {
+  const SLEEPER = `
+let invocations = 0;
+export const handler = async (event) => {
+  invocations += 1;
+  if (event.wait) await new Promise((resolve) => setTimeout(resolve, 2000));
+  return { key: process.env.AWS_ACCESS_KEY_ID, invocations };
+};
+`;
+  const runtime = start([deploy('Sleeper', SLEEPER)]);
+  afterAll(() => runtime.stop());
+
+  it('fails that invocation with Runtime.ExitError, and the next one runs in a fresh environment', async () => {
+    const first = (await runtime.invoke('Sleeper', {})) as { key: string; invocations: number };
+    expect(first.key).toBe('fn.Sleeper~1');
+
+    const waiting = failureOf(runtime.invoke('Sleeper', { wait: true }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(runtime.kill(first.key)).toBe(true);
+    const error = await waiting;
+
+    expect(error.payload).toMatchObject({
+      errorType: 'Runtime.ExitError',
+      errorMessage: 'Runtime exited with error: signal: killed',
+    });
+    expect(await runtime.invoke('Sleeper', {})).toEqual({ key: 'fn.Sleeper~2', invocations: 1 });
+  });
+
+  it('kills nothing for a key no environment holds', () => {
+    expect(runtime.kill('fn.Sleeper~99')).toBe(false);
+    expect(runtime.kill('fn.Nobody~1')).toBe(false);
+  });
+});
