@@ -3,106 +3,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../local/aws.ts';
 import { toLambdaStreamRecord } from '../../local/event-sources.ts';
 import type { OfflinePipeline } from '../../local/pipeline.ts';
-import {
-  csv,
-  dailyAggregates,
-  eventItems,
-  HEADER,
-  item,
-  startPipeline,
-  subscribeQueue,
-  take,
-  uploadAndWait,
-} from './support.ts';
+import { Ledger, type Row, rowsFor } from './ledger.ts';
+import { csv, HEADER, item, startPipeline, subscribeQueue, uploadAndWait } from './support.ts';
 
 // Aggregates stay exact whatever is retried or delivered again: per user, the TOTALS item, the daily
 // aggregates the API serves and the alerts must equal what the table's EVENT# items say, which must
 // equal an independent sum of the rows this test uploaded. Each case breaks something on purpose.
 
 let pipeline: OfflinePipeline;
-let alertsQueue: string;
+let ledger: Ledger;
 const THRESHOLD = 10;
-type Row = [string, string, number, string];
-
-/** Everything uploaded, kept apart from the pipeline: the independent side of every comparison. */
-const ledger = new Map<string, { count: number; total: number; days: Map<string, [number, number]> }>();
-const record = (rows: Row[]) => {
-  for (const [userId, , value, timestamp] of rows) {
-    const user = ledger.get(userId) ?? { count: 0, total: 0, days: new Map() };
-    const day = timestamp.slice(0, 10);
-    const [count, total] = user.days.get(day) ?? [0, 0];
-    user.days.set(day, [count + 1, total + value]);
-    user.count += 1;
-    user.total += value;
-    ledger.set(userId, user);
-  }
-};
-
-let fileSerial = 0;
-/** A file of `perUser` rows for each user, integer values, spread over `days` days from 2026-11-01. */
-const rowsFor = (users: string[], perUser: number, days = 1): Row[] => {
-  fileSerial += 1;
-  const serial = fileSerial;
-  return users.flatMap((userId, u) =>
-    Array.from({ length: perUser }, (_, i): Row => {
-      const at = new Date(Date.UTC(2026, 10, 1 + (i % days), serial % 24, u % 60, i % 60));
-      return [userId, i % 3 === 0 ? 'purchase' : 'view', ((u + i + serial) % 7) + 1, at.toISOString()];
-    }),
-  );
-};
 
 const upload = async (name: string, rows: Row[]) => {
   const { execution } = await uploadAndWait(pipeline, `uploads/ex/${name}.csv`, csv(HEADER, rows));
   expect(execution.status).toBe('SUCCEEDED');
-  record(rows);
+  ledger.record(rows);
 };
 
-const alertsSeen = new Map<string, number[]>();
-
-/** Every user the ledger knows: table, TOTALS, API daily aggregates and alerts all agree with it. */
-const expectExact = async (users: string[]) => {
-  await pipeline.waitIdle(180_000);
-  for (const message of await take(pipeline, alertsQueue)) {
-    if (message.MessageAttributes?.type?.StringValue !== 'ThresholdCrossed') continue;
-    const alert = JSON.parse(String(message.Body)) as { userId: string; threshold: number };
-    const list = alertsSeen.get(alert.userId) ?? [];
-    if (!list.includes(alert.threshold)) list.push(alert.threshold);
-    alertsSeen.set(alert.userId, list);
-  }
-  for (const userId of users) {
-    const expected = ledger.get(userId);
-    if (expected === undefined) throw new Error(`${userId} was never uploaded`);
-    const events = await eventItems(pipeline, userId);
-    const stored = { count: events.length, total: events.reduce((sum, e) => sum + Number(e.value), 0) };
-    const totals = await item(pipeline, `USER#${userId}`, 'TOTALS');
-    const daily = await dailyAggregates(pipeline, userId);
-
-    expect(stored, `${userId}: stored events`).toEqual({ count: expected.count, total: expected.total });
-    expect(totals, `${userId}: TOTALS`).toMatchObject({
-      event_count: expected.count,
-      total_value: expected.total,
-    });
-    expect(
-      daily.map((day) => [day.date, day.event_count, day.total_value]),
-      `${userId}: daily aggregates`,
-    ).toEqual([...expected.days].sort(([a], [b]) => (a < b ? -1 : 1)).map(([date, [n, v]]) => [date, n, v]));
-    const crossings = Array.from(
-      { length: Math.floor(expected.count / THRESHOLD) },
-      (_, i) => (i + 1) * THRESHOLD,
-    );
-    expect(
-      [...(alertsSeen.get(userId) ?? [])].sort((a, b) => a - b),
-      `${userId}: alerts`,
-    ).toEqual(crossings);
-  }
-};
+const expectExact = (users: string[]) => ledger.expectExact(users);
 
 beforeAll(async () => {
   pipeline = await startPipeline({
     stackName: 'exact',
     parameters: { AlertThreshold: String(THRESHOLD), AlertEveryMultiple: 'true', ChunkRows: '40' },
   });
-  alertsQueue = await subscribeQueue(pipeline, 'AlertsTopic', 'it-exact-alerts');
+  ledger = new Ledger(pipeline, await subscribeQueue(pipeline, 'AlertsTopic', 'it-exact-alerts'), THRESHOLD);
 });
 
 afterAll(async () => {

@@ -37,7 +37,7 @@ export const HEADER = ['user_id', 'event_type', 'value', 'timestamp'];
 export const uploadAndWait = async (
   pipeline: OfflinePipeline,
   key: string,
-  body: string,
+  body: Uint8Array | string,
   timeoutMs = 120_000,
 ) => {
   const upload = await pipeline.upload(key, { key, body });
