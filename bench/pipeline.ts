@@ -10,6 +10,7 @@ import { StreamSource } from '../local/event-sources.ts';
 import { formatCost } from '../local/meter/cost.ts';
 import { OfflinePipeline } from '../local/pipeline.ts';
 import { fileReport } from '../local/report.ts';
+import { writeRunReport } from '../local/report-page.ts';
 import type { ExecutionEvent, ExecutionRecord } from '../local/stepfunctions.ts';
 
 // Runs generated CSV files through the whole offline pipeline and reports throughput, stage times, peak
@@ -18,10 +19,13 @@ import type { ExecutionEvent, ExecutionRecord } from '../local/stepfunctions.ts'
 //   npm run bench -- --files 100 --rows-per-file 10000 --users 10000 --days 1   many small files
 //   npm run bench -- --files 1 --rows-per-file 1000000 --users 10000 --days 1   one large file
 //   npm run bench -- --files 1 --rows-per-file 1000000 --users 10000 --days 30  a month in one file
-// Options: --concurrency N (environments per function, default 10), --no-drain (stop when the workflows
-// end, without waiting for the stream consumer and inference: the cost is then incomplete), --json.
+// Options: --concurrency N (environments per function, default 10), --in-flight K (files uploaded ahead of
+// the oldest unfinished one, default 4), --no-drain (stop when the workflows end, without waiting for the
+// stream consumer and inference: the cost is then incomplete), --json.
 // Rows are spread over the users (user = row × 7919 mod users) and evenly over the days, files in time
-// order (100 files of one day = one file every ~15 minutes). The emulator (moto, one Python process) is
+// order (100 files of one day = one file every ~15 minutes). Files are uploaded in that order, the next
+// one when fewer than K are still running: a day brings its files one after another, and uploading all at
+// once would only make them queue for the environments past their tasks' timeouts. The emulator (moto, one Python process) is
 // the bottleneck offline; AWS scales each stage out. Times compare changes to this code on one machine,
 // not what the deployed pipeline does; counts and cost do not depend on the machine.
 
@@ -34,6 +38,7 @@ const { values } = parseArgs({
     users: { type: 'string', default: '10000' },
     days: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '10' },
+    'in-flight': { type: 'string', default: '4' },
     drain: { type: 'boolean', default: true },
     json: { type: 'boolean', default: false },
   },
@@ -166,12 +171,21 @@ const main = async () => {
   });
   try {
     const started = Date.now();
-    const uploads = [];
-    for (const path of paths) uploads.push(await pipeline.upload(path));
+    const inFlight = Math.max(1, Number(values['in-flight']));
+    const uploads: Awaited<ReturnType<OfflinePipeline['upload']>>[] = [];
     const executions: ExecutionRecord[] = [];
-    for (const [i, upload] of uploads.entries()) {
+    for (const path of paths) {
+      const oldest = uploads[executions.length];
+      if (uploads.length - executions.length >= inFlight && oldest !== undefined) {
+        executions.push(await pipeline.waitForExecution(oldest.executionName, 6 * 3600_000));
+        if (executions.length % 10 === 0) progress(`  ${executions.length}/${files} files finished`);
+      }
+      uploads.push(await pipeline.upload(path));
+    }
+    for (const upload of uploads.slice(executions.length)) {
       executions.push(await pipeline.waitForExecution(upload.executionName, 6 * 3600_000));
-      if (files > 1 && (i + 1) % 10 === 0) progress(`  ${i + 1}/${files} files finished`);
+      if (files > 1 && executions.length % 10 === 0)
+        progress(`  ${executions.length}/${files} files finished`);
     }
     const workflowMs = Date.now() - started;
     const stream = pipeline.sources.find((source): source is StreamSource => source instanceof StreamSource);
@@ -183,12 +197,21 @@ const main = async () => {
     );
     const storedEvents = reports.reduce((total, report) => total + report.rows.stored, 0);
     const cost = await pipeline.cost(storedEvents);
+    const reportPath = writeRunReport(root, 'bench', {
+      title: `Benchmark: ${files} × ${rowsPerFile.toLocaleString('en-US')} rows, ${users.toLocaleString('en-US')} users, ${days} day(s)`,
+      generatedAt: new Date(),
+      wallMs: allMs,
+      files: reports.map((report, i) => ({ report, execution: executions[i] })),
+      cost,
+      functions: pipeline.runtime.stats(),
+    });
+    progress(`run report: ${reportPath}`);
     const exactness = values.drain ? await checkTotals(pipeline) : null;
     const moto = pipeline.emulatorPid();
     const statuses: Record<string, number> = {};
     for (const report of reports) statuses[report.status] = (statuses[report.status] ?? 0) + 1;
     const result = {
-      shape: { files, rowsPerFile, users, days, totalRows, bytes },
+      shape: { files, rowsPerFile, users, days, totalRows, bytes, inFlight },
       statuses,
       storedEvents,
       workflowSeconds: workflowMs / 1000,
@@ -206,6 +229,7 @@ const main = async () => {
         runtimeAndFunctions: Math.round(peakRssMiB('self')),
         emulator: moto ? Math.round(peakRssMiB(moto)) : null,
       },
+      reportPath,
       cost: { ...cost.report, counts: cost.counts },
     };
     if (values.json) {

@@ -13,7 +13,8 @@ import {
   usersOf,
   userTotals,
 } from './report.ts';
-import type { ExecutionEvent } from './stepfunctions.ts';
+import { writeRunReport } from './report-page.ts';
+import type { ExecutionEvent, ExecutionRecord } from './stepfunctions.ts';
 
 const USAGE = `Offline CSV pipeline (no AWS, no Docker)
 
@@ -33,6 +34,8 @@ Options:
   --timeout S     seconds to wait for each file (default 900)
   --concurrency N execution environments per function (default 10, the Map's MaxConcurrency)
   --build         run sam build even if .aws-sam/build looks fresh
+  --parameter-overrides NAME=VALUE   a template parameter for this run, as sam deploy takes it (repeatable;
+                  e.g. ChunkRows=1000 AlertThreshold=50)
 `;
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,11 +50,22 @@ const { values, positionals } = parseArgs({
     inbox: { type: 'string', default: 'inbox' },
     'api-port': { type: 'string', default: '3000' },
     build: { type: 'boolean', default: false },
+    'parameter-overrides': { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 const [command, ...args] = positionals;
+
+/** `NAME=VALUE` pairs, as `sam deploy --parameter-overrides` takes them. */
+const parameterOverrides = (pairs: string[]): Record<string, string> =>
+  Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new Error(`--parameter-overrides ${pair}: expected NAME=VALUE`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 const onExecutionEvent = (labels: Map<string, string>) => (event: ExecutionEvent) => {
@@ -72,6 +86,7 @@ const start = async (labels: Map<string, string>, apiPort: number) => {
     root,
     endpoint: values.endpoint,
     stackName: 'csv-analytics-local',
+    parameters: parameterOverrides(values['parameter-overrides'] ?? []),
     concurrency: Number(values.concurrency),
     apiPort,
     build: values.build ? 'always' : 'auto',
@@ -88,13 +103,14 @@ const start = async (labels: Map<string, string>, apiPort: number) => {
   return pipeline;
 };
 
-const runFiles = async (files: string[]): Promise<number> => {
+const runFiles = async (files: string[], name = 'run'): Promise<number> => {
   for (const file of files) {
     if (!existsSync(file)) throw new Error(`${file}: no such file`);
   }
   const labels = new Map<string, string>();
   const pipeline = await start(labels, 0);
   try {
+    const startedAt = Date.now();
     const uploads: Uploaded[] = [];
     for (const file of files) {
       const upload = await pipeline.upload(file);
@@ -102,7 +118,7 @@ const runFiles = async (files: string[]): Promise<number> => {
       progress(`[${basename(file)}] uploaded to s3://${pipeline.bucket}/${upload.key}`);
       uploads.push(upload);
     }
-    return await summarise(pipeline, uploads);
+    return await summarise(pipeline, uploads, startedAt, name);
   } finally {
     await pipeline.stop();
   }
@@ -118,6 +134,7 @@ const redriveFiles = async (keys: string[]): Promise<number> => {
   const labels = new Map<string, string>();
   const pipeline = await start(labels, 0);
   try {
+    const startedAt = Date.now();
     const uploads: Uploaded[] = [];
     for (const key of keys) {
       const upload = await pipeline.redrive(key);
@@ -125,16 +142,22 @@ const redriveFiles = async (keys: string[]): Promise<number> => {
       progress(`[${basename(key)}] rerun as execution ${upload.executionName}`);
       uploads.push(upload);
     }
-    return await summarise(pipeline, uploads);
+    return await summarise(pipeline, uploads, startedAt, 'redrive');
   } finally {
     await pipeline.stop();
   }
 };
 
 /** Waits for the uploads' executions and the stream consumers, then prints the summary (or --json). */
-const summarise = async (pipeline: OfflinePipeline, uploads: Uploaded[]): Promise<number> => {
+const summarise = async (
+  pipeline: OfflinePipeline,
+  uploads: Uploaded[],
+  startedAt: number,
+  name: string,
+): Promise<number> => {
   const timeoutMs = Number(values.timeout) * 1000;
   const reports: FileReport[] = [];
+  const executions: (ExecutionRecord | undefined)[] = [];
   const users = new Set<string>();
   for (const upload of uploads) {
     const execution = await pipeline
@@ -144,6 +167,7 @@ const summarise = async (pipeline: OfflinePipeline, uploads: Uploaded[]): Promis
         return undefined;
       });
     reports.push(await fileReport(pipeline, upload, execution));
+    executions.push(execution);
     if (execution?.status === 'SUCCEEDED')
       for (const user of await usersOf(pipeline, execution)) users.add(user);
   }
@@ -155,6 +179,15 @@ const summarise = async (pipeline: OfflinePipeline, uploads: Uploaded[]): Promis
     0,
   );
   const cost = await pipeline.cost(storedEvents);
+  const reportPath = writeRunReport(root, name, {
+    title: `Offline run: ${reports.length} file${reports.length === 1 ? '' : 's'}`,
+    generatedAt: new Date(),
+    wallMs: Date.now() - startedAt,
+    files: reports.map((report, i) => ({ report, execution: executions[i] })),
+    cost,
+    functions: pipeline.runtime.stats(),
+  });
+  progress(`run report: ${reportPath}`);
   // The text summary shows ten users; only --json lists (and so reads) them all.
   const userIds = [...users].sort();
   const totals = await userTotals(pipeline.apiUrl, values.json ? userIds : userIds.slice(0, 10));
@@ -166,6 +199,7 @@ const summarise = async (pipeline: OfflinePipeline, uploads: Uploaded[]): Promis
       users: totals,
       cost: { ...cost.report, counts: cost.counts },
       iam,
+      reportPath,
     };
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
@@ -224,7 +258,10 @@ const main = async (): Promise<number> => {
   }
   if (command === 'demo') {
     const samples = join(root, 'local', 'samples');
-    return runFiles(['clean.csv', 'bad-rows.csv', 'invalid-header.csv'].map((name) => join(samples, name)));
+    return runFiles(
+      ['clean.csv', 'bad-rows.csv', 'invalid-header.csv'].map((name) => join(samples, name)),
+      'demo',
+    );
   }
   if (command === 'redrive') {
     if (args.length === 0) throw new Error('redrive needs the upload key of at least one FAILED file');

@@ -35,7 +35,8 @@ export interface EventSource {
 }
 
 export interface SourceContext {
-  runtime: LambdaRuntime;
+  /** What a poller needs of the runtime: an invocation. */
+  runtime: Pick<LambdaRuntime, 'invoke'>;
   /** The poller's client: a mapping's calls are made with its function's role. */
   sqs: SQSClient;
   /**
@@ -367,7 +368,12 @@ export const toLambdaStreamRecord = (record: StreamRecord, streamArn: string) =>
 };
 type LambdaStreamRecord = ReturnType<typeof toLambdaStreamRecord>;
 
-/** DynamoDB Streams → function event source mapping: filters, batches, partial failures, bisect, retries. */
+/**
+ * DynamoDB Streams → function event source mapping: filters, batches, partial failures, bisect, retries, and
+ * `ParallelizationFactor` concurrent batches per shard. As Lambda does, records are spread over the
+ * concurrent batches by partition key, so each key's records are delivered in order (DynamoDB orders the
+ * records of one item) while different keys go side by side; a failing batch holds only its own slot.
+ */
 export class StreamSource extends Poller {
   readonly name: string;
   private readonly context: SourceContext;
@@ -377,6 +383,8 @@ export class StreamSource extends Poller {
     functionId: string;
     functionArn: string;
     batchSize: number;
+    /** Concurrent batches per shard (Lambda's ParallelizationFactor, 1–10). */
+    parallelization: number;
     startingPosition: 'TRIM_HORIZON' | 'LATEST';
     filters?: { Pattern: string }[];
     bisectOnError: boolean;
@@ -385,6 +393,10 @@ export class StreamSource extends Poller {
     onFailureQueueUrl?: string;
   };
   private readonly keep: (record: unknown) => boolean;
+  /** Records read and kept but not yet handed to a batch, one queue per concurrent batch slot. */
+  private readonly slots: LambdaStreamRecord[][];
+  /** The table's partition key attribute, from the stream's key schema. */
+  private hashKey = 'PK';
   private caughtUp = false;
   delivered = 0;
   filteredOut = 0;
@@ -395,6 +407,7 @@ export class StreamSource extends Poller {
     this.streams = streams;
     this.settings = settings;
     this.keep = compileFilters(settings.filters);
+    this.slots = Array.from({ length: Math.max(1, settings.parallelization) }, () => []);
     this.name = `DynamoDB stream → ${settings.functionId}`;
   }
 
@@ -402,10 +415,24 @@ export class StreamSource extends Poller {
     const { StreamDescription } = await this.streams.send(
       new DescribeStreamCommand({ StreamArn: this.settings.streamArn }),
     );
-    // Shards are read one after another in order, so a user's records (one partition) keep their order.
-    for (const shard of StreamDescription?.Shards ?? []) {
-      await this.readShard(String(shard.ShardId));
+    this.hashKey =
+      StreamDescription?.KeySchema?.find((key) => key.KeyType === 'HASH')?.AttributeName ?? this.hashKey;
+    const workers = this.slots.map((slot) => this.work(slot));
+    try {
+      // Shards are read one after another in order, so a partition's records keep their order.
+      for (const shard of StreamDescription?.Shards ?? []) {
+        await this.readShard(String(shard.ShardId));
+      }
+    } catch (error) {
+      this.running = false;
+      throw error;
+    } finally {
+      await Promise.all(workers);
     }
+  }
+
+  private buffered(): number {
+    return this.slots.reduce((total, slot) => total + slot.length, 0);
   }
 
   private async readShard(shardId: string): Promise<void> {
@@ -416,28 +443,50 @@ export class StreamSource extends Poller {
         ShardIteratorType: this.settings.startingPosition,
       }),
     );
-    const buffer: LambdaStreamRecord[] = [];
+    // Read ahead of the batches by a few of them, not the whole stream: memory stays bounded.
+    const readAhead = Math.max(1000, 4 * this.settings.batchSize * this.slots.length);
     while (this.running && iterator !== undefined) {
-      if (buffer.length < this.settings.batchSize) {
-        const page = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
-        iterator = page.NextShardIterator;
-        const records = (page.Records ?? []).map((record) =>
-          toLambdaStreamRecord(record, this.settings.streamArn),
-        );
-        const kept = records.filter((record) => this.keep(record));
-        this.filteredOut += records.length - kept.length;
-        buffer.push(...kept);
-        if (records.length === 0 && buffer.length === 0) {
-          this.caughtUp = true;
-          await sleep(200);
-          continue;
-        }
+      if (this.buffered() >= readAhead) {
+        await sleep(20);
+        continue;
+      }
+      const page = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      iterator = page.NextShardIterator;
+      const records = (page.Records ?? []).map((record) =>
+        toLambdaStreamRecord(record, this.settings.streamArn),
+      );
+      const kept = records.filter((record) => this.keep(record));
+      this.filteredOut += records.length - kept.length;
+      for (const record of kept) this.slotOf(record).push(record);
+      if (records.length === 0) {
+        this.caughtUp = true;
+        await sleep(200);
+      } else {
         this.caughtUp = false;
-        if (records.length > 0 && buffer.length < this.settings.batchSize) continue;
+      }
+    }
+  }
+
+  /** Lambda keeps a partition key's records on one of the shard's concurrent batches. */
+  private slotOf(record: LambdaStreamRecord): LambdaStreamRecord[] {
+    const slots = this.slots;
+    if (slots.length === 1) return slots[0] as LambdaStreamRecord[];
+    const key = JSON.stringify((record.dynamodb as { Keys?: Record<string, unknown> }).Keys?.[this.hashKey]);
+    let hash = 0;
+    for (let i = 0; i < key.length; i += 1) hash = (Math.imul(hash, 31) + key.charCodeAt(i)) | 0;
+    return slots[Math.abs(hash) % slots.length] as LambdaStreamRecord[];
+  }
+
+  /** One concurrent batch slot: its records in order, one batch at a time. */
+  private async work(slot: LambdaStreamRecord[]): Promise<void> {
+    while (this.running) {
+      if (slot.length === 0) {
+        await sleep(20);
+        continue;
       }
       const batch = this.context.deliveries.disturbBatch(
         this.name,
-        buffer.splice(0, this.settings.batchSize),
+        slot.splice(0, this.settings.batchSize),
         (record) => JSON.stringify((record.dynamodb as { Keys?: unknown }).Keys),
       );
       this.inFlight += 1;
@@ -514,6 +563,6 @@ export class StreamSource extends Poller {
   }
 
   async idle(): Promise<boolean> {
-    return this.caughtUp && this.inFlight === 0;
+    return this.caughtUp && this.inFlight === 0 && this.buffered() === 0;
   }
 }

@@ -309,6 +309,7 @@ export class OfflinePipeline {
                   functionId: fn.logicalId,
                   functionArn: provisioned.physical.get(fn.logicalId)?.attributes.Arn ?? '',
                   batchSize: Number(props.BatchSize ?? 100),
+                  parallelization: Number(props.ParallelizationFactor ?? 1),
                   startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
                   filters: (props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters,
                   bisectOnError: props.BisectBatchOnFunctionError === true,

@@ -28,7 +28,21 @@ export interface ExecutionRecord {
   retries: number;
   /** State transitions as Step Functions bills them: every state entered, at any depth, and every retry. */
   transitions: number;
+  /** When each top-level state and each Map iteration ran, for the run report's timeline. */
+  timeline: TimelineSpan[];
   done: Promise<void>;
+}
+
+/** One bar of an execution's timeline: a top-level state, or one iteration (`index`) of a Map state. */
+export interface TimelineSpan {
+  state: string;
+  index?: number;
+  /** Epoch milliseconds. */
+  start: number;
+  end?: number;
+  outcome?: 'succeeded' | 'failed';
+  /** Retries of this state or iteration's task. */
+  retries: number;
 }
 
 export interface ExecutionEvent {
@@ -207,7 +221,22 @@ export class LocalStepFunctions {
       map: { total: 0, done: 0 },
       retries: 0,
       transitions: 0,
+      timeline: [],
       done: Promise.resolve(),
+    };
+    // The open bar of each top-level state (by name) and each Map iteration (by `name#index`).
+    const open = new Map<string, TimelineSpan>();
+    const openSpan = (state: string, at: number, index?: number) => {
+      const span: TimelineSpan = { state, start: at, retries: 0, ...(index === undefined ? {} : { index }) };
+      record.timeline.push(span);
+      open.set(index === undefined ? state : `${state}#${index}`, span);
+    };
+    const closeSpan = (key: string, at: number, outcome: TimelineSpan['outcome']) => {
+      const span = open.get(key);
+      if (span === undefined) return;
+      span.end = at;
+      span.outcome = outcome;
+      open.delete(key);
     };
     this.executions.set(executionArn, record);
     const emit = (kind: ExecutionEvent['kind'], detail?: string) =>
@@ -248,10 +277,31 @@ export class LocalStepFunctions {
       for await (const event of execution.eventLogs) {
         const e = event as {
           type: string;
+          timestamp: number;
           state?: { name: string; input?: unknown; output?: unknown };
-          parentState?: { input?: unknown };
+          parentState?: { name?: string; input?: unknown };
           index?: number;
         };
+        if (e.index === undefined && e.state !== undefined) {
+          if (e.type === 'StateEntered') openSpan(e.state.name, e.timestamp);
+          else if (e.type === 'StateExited') closeSpan(e.state.name, e.timestamp, 'succeeded');
+          else if (e.type === 'StateFailed') closeSpan(e.state.name, e.timestamp, 'failed');
+        }
+        const parent = e.parentState?.name;
+        if (parent !== undefined && e.index !== undefined) {
+          if (e.type === 'MapIterationStarted') openSpan(parent, e.timestamp, e.index);
+          else if (e.type === 'MapIterationSucceeded')
+            closeSpan(`${parent}#${e.index}`, e.timestamp, 'succeeded');
+          else if (e.type === 'MapIterationFailed') closeSpan(`${parent}#${e.index}`, e.timestamp, 'failed');
+        }
+        if (e.type === 'StateRetried' && e.state !== undefined) {
+          // A retry inside an iteration belongs to that iteration's bar; the innermost open one of its index.
+          const bar =
+            e.index === undefined
+              ? open.get(e.state.name)
+              : [...open.entries()].find(([key]) => key.endsWith(`#${e.index}`))?.[1];
+          if (bar !== undefined) bar.retries += 1;
+        }
         if (e.state) {
           record.maxPayloadBytes = Math.max(
             record.maxPayloadBytes,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs from its own files: Node packages (including Node 24 itself, as the
 # `node` devDependency) from package-lock.json, and the Python dev tools (SAM CLI, cfn-lint with the
-# serverless rules, moto server) into .venv from requirements-dev.txt. Safe to run again: it skips what is
-# already up to date.
+# serverless rules, moto server) into .venv from requirements-dev.txt, and Debian's chromium for the browser
+# test. Safe to run again: it skips what is already up to date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +23,14 @@ if [[ ! -x .venv-checkov/bin/checkov || ! -f .venv-checkov/.installed || require
   python3 -m venv .venv-checkov
   .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
   touch .venv-checkov/.installed
+fi
+
+# Debian's Chromium, for the run report's browser test (tests/integration/report-page.test.ts). The test fails,
+# saying so, when it is missing; the demo does not need it, so a failed install does not stop the setup here.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: chromium (Debian package) for the browser test" >&2
+  if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then as_root=(sudo); else as_root=(); fi
+  if ! { "${as_root[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium >/dev/null; }; then
+    echo "setup: could not install chromium; the browser test will fail until it is installed" >&2
+  fi
 fi

@@ -49,6 +49,8 @@ export interface InvocationStats {
   totalMs: number;
   maxRequestBytes: number;
   maxResponseBytes: number;
+  /** The largest heap an environment held as an invocation ended (see InvocationUsage.heapUsedBytes). */
+  peakHeapBytes: number;
 }
 
 interface Environment {
@@ -107,6 +109,7 @@ class FunctionPool {
     totalMs: 0,
     maxRequestBytes: 0,
     maxResponseBytes: 0,
+    peakHeapBytes: 0,
   };
 
   readonly deployment: FunctionDeployment;
@@ -193,6 +196,7 @@ class FunctionPool {
           environment.pending = undefined;
           environment.lastDurationMs = message.durationMs;
           environment.lastUsage = message.usage;
+          this.stats.peakHeapBytes = Math.max(this.stats.peakHeapBytes, message.usage.heapUsedBytes);
           if (message.ok) pending.resolve(message.result);
           else pending.reject(new LambdaError(payloadOf(message)));
         }

@@ -1,6 +1,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 
 // What one invocation spent waiting on AWS, measured inside its environment without touching the function:
 // Node's HTTP client diagnostics channels see every SDK request (the SDK uses node:http), and a worker
@@ -16,6 +17,11 @@ export interface InvocationUsage {
   callMs: number;
   /** Time at least one request was outstanding. */
   waitMs: number;
+  /**
+   * The environment's V8 heap in use as the invocation ended (its isolate's own, not the process's): what
+   * the run report shows as a function's memory. Lambda's "Max Memory Used" is the sandbox's RSS, larger.
+   */
+  heapUsedBytes: number;
 }
 
 /** Counts requests and the time at least one was outstanding; a clock is injected so it can be tested. */
@@ -92,6 +98,7 @@ export const trackUsage = (): (() => () => InvocationUsage) => {
         calls,
         callMs: after.callMs - before.callMs,
         waitMs: after.waitMs - before.waitMs,
+        heapUsedBytes: getHeapStatistics().used_heap_size,
       };
     };
   };

@@ -29,7 +29,7 @@ export const AWS_LATENCY_MS: Readonly<Record<string, number>> = {
  */
 export const modelledDurationMs = (
   durationMs: number,
-  usage: InvocationUsage,
+  usage: Omit<InvocationUsage, 'heapUsedBytes'>,
   latencies: Readonly<Record<string, number>> = AWS_LATENCY_MS,
 ): number => {
   const idleMs = Math.max(0, durationMs - usage.activeMs);

@@ -87,7 +87,13 @@ describe('the cost of Lambda duration', () => {
       billedMs: 10_000,
       initMs: 0,
       ok: true,
-      usage: { activeMs: 1000, calls: { dynamodb: 400 }, callMs: 72_000, waitMs: 9000 },
+      usage: {
+        activeMs: 1000,
+        calls: { dynamodb: 400 },
+        callMs: 72_000,
+        waitMs: 9000,
+        heapUsedBytes: 64 * 1024 * 1024,
+      },
     });
     const snapshot = meter.snapshot({
       executions: 0,

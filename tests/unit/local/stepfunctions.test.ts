@@ -86,3 +86,78 @@ describe('LocalStepFunctions payload quota', () => {
     );
   });
 });
+
+describe('LocalStepFunctions timeline', () => {
+  it('records a bar per top-level state and per Map iteration, with the retries of each', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sfn-'));
+    const definitionPath = join(dir, 'definition.asl.json');
+    writeFileSync(
+      definitionPath,
+      JSON.stringify({
+        StartAt: 'Plan',
+        States: {
+          Plan: { Type: 'Pass', Result: { items: [0, 1, 2] }, Next: 'Chunks' },
+          Chunks: {
+            Type: 'Map',
+            ItemsPath: '$.items',
+            MaxConcurrency: 2,
+            ItemProcessor: {
+              ProcessorConfig: { Mode: 'INLINE' },
+              StartAt: 'Work',
+              States: {
+                Work: {
+                  Type: 'Task',
+                  Resource: PRODUCE,
+                  Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 2 }],
+                  End: true,
+                },
+              },
+            },
+            End: true,
+          },
+        },
+      }),
+    );
+    const attempts = new Map<unknown, number>();
+    const runtime = {
+      invoke: async (_functionId: string, input: unknown) => {
+        const attempt = (attempts.get(input) ?? 0) + 1;
+        attempts.set(input, attempt);
+        // The second chunk fails once, then succeeds.
+        if (input === 1 && attempt === 1) throw Object.assign(new Error('flaky'), { name: 'Flaky' });
+        return { done: input };
+      },
+    } as unknown as LambdaRuntime;
+    const machine = new LocalStepFunctions({
+      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:timeline',
+      definitionPath,
+      substitutions: {},
+      runtime,
+      functionsByArn: new Map([[PRODUCE, 'Produce']]),
+      sns: new SNSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9' }),
+    });
+
+    const record = machine.start('timeline', '{}');
+    await record.done;
+
+    expect(record.status).toBe('SUCCEEDED');
+    const bars = record.timeline.map(({ state, index, outcome, retries }) => ({
+      state,
+      index,
+      outcome,
+      retries,
+    }));
+    expect(bars).toEqual(
+      expect.arrayContaining([
+        { state: 'Plan', index: undefined, outcome: 'succeeded', retries: 0 },
+        { state: 'Chunks', index: undefined, outcome: 'succeeded', retries: 0 },
+        { state: 'Chunks', index: 0, outcome: 'succeeded', retries: 0 },
+        { state: 'Chunks', index: 1, outcome: 'succeeded', retries: 1 },
+        { state: 'Chunks', index: 2, outcome: 'succeeded', retries: 0 },
+      ]),
+    );
+    expect(bars).toHaveLength(5);
+    for (const bar of record.timeline) expect(bar.end).toBeGreaterThanOrEqual(bar.start);
+    await machine.stop();
+  });
+});
