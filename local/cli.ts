@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { formatIamSummary } from './iam/authorizer.ts';
 import { formatCost } from './meter/cost.ts';
 import { OfflinePipeline, type Uploaded } from './pipeline.ts';
+import { RunProgress } from './progress.ts';
 import {
   type FileReport,
   fileReport,
@@ -66,14 +67,38 @@ const parameterOverrides = (pairs: string[]): Record<string, string> =>
       return [pair.slice(0, at), pair.slice(at + 1)];
     }),
   );
-const progress = (line: string) => process.stderr.write(`${line}\n`);
+/** While files run, the progress line; event lines print through it so they never tear it. */
+let tracker: RunProgress | undefined;
+const progress = (line: string) => {
+  if (tracker === undefined) process.stderr.write(`${line}\n`);
+  else tracker.log(line);
+};
+
+let stopTracking = (): void => undefined;
+/** Starts the progress line for `files` uploads, until stopTracking(). */
+const trackProgress = (files: number): void => {
+  tracker = new RunProgress({
+    write: (text) => process.stderr.write(text),
+    tty: process.stderr.isTTY === true,
+  });
+  tracker.expect(files);
+  const timer = setInterval(() => tracker?.tick(), 1000);
+  timer.unref();
+  stopTracking = () => {
+    clearInterval(timer);
+    tracker?.stop();
+    tracker = undefined;
+  };
+};
 
 const onExecutionEvent = (labels: Map<string, string>) => (event: ExecutionEvent) => {
   const label = labels.get(event.execution.name) ?? event.execution.name;
   const { execution } = event;
+  tracker?.onEvent(event);
   if (event.kind === 'state') progress(`[${label}] ${event.detail}`);
   else if (
     event.kind === 'map-progress' &&
+    process.stderr.isTTY !== true &&
     (execution.map.done % 10 === 0 || execution.map.done === execution.map.total)
   ) {
     progress(`[${label}] ProcessRecords: ${execution.map.done}/${execution.map.total} chunks stored`);
@@ -111,6 +136,7 @@ const runFiles = async (files: string[], name = 'run'): Promise<number> => {
   const pipeline = await start(labels, 0);
   try {
     const startedAt = Date.now();
+    trackProgress(files.length);
     const uploads: Uploaded[] = [];
     for (const file of files) {
       const upload = await pipeline.upload(file);
@@ -120,6 +146,7 @@ const runFiles = async (files: string[], name = 'run'): Promise<number> => {
     }
     return await summarise(pipeline, uploads, startedAt, name);
   } finally {
+    stopTracking();
     await pipeline.stop();
   }
 };
@@ -135,6 +162,7 @@ const redriveFiles = async (keys: string[]): Promise<number> => {
   const pipeline = await start(labels, 0);
   try {
     const startedAt = Date.now();
+    trackProgress(keys.length);
     const uploads: Uploaded[] = [];
     for (const key of keys) {
       const upload = await pipeline.redrive(key);
@@ -144,6 +172,7 @@ const redriveFiles = async (keys: string[]): Promise<number> => {
     }
     return await summarise(pipeline, uploads, startedAt, 'redrive');
   } finally {
+    stopTracking();
     await pipeline.stop();
   }
 };
@@ -171,6 +200,7 @@ const summarise = async (
     if (execution?.status === 'SUCCEEDED')
       for (const user of await usersOf(pipeline, execution)) users.add(user);
   }
+  stopTracking();
   progress('waiting for stream aggregates and inference to catch up…');
   await pipeline.waitIdle(timeoutMs);
   // Priced before the summary reads totals back through the API: that read is this CLI's, not the pipeline's.

@@ -49,6 +49,8 @@ export interface ExecutionEvent {
   execution: ExecutionRecord;
   kind: 'started' | 'state' | 'map-progress' | 'retry' | 'finished';
   detail?: string;
+  /** For a 'state' event, the input the state entered with. */
+  input?: unknown;
 }
 
 export class ExecutionAlreadyExistsError extends Error {
@@ -239,8 +241,13 @@ export class LocalStepFunctions {
       open.delete(key);
     };
     this.executions.set(executionArn, record);
-    const emit = (kind: ExecutionEvent['kind'], detail?: string) =>
-      this.options.onEvent?.({ execution: record, kind, ...(detail === undefined ? {} : { detail }) });
+    const emit = (kind: ExecutionEvent['kind'], detail?: string, input?: unknown) =>
+      this.options.onEvent?.({
+        execution: record,
+        kind,
+        ...(detail === undefined ? {} : { detail }),
+        ...(input === undefined ? {} : { input }),
+      });
 
     // The first payload over the quota: the execution is stopped there, as Step Functions stops it.
     let overLimit: { state: string; size: number } | undefined;
@@ -315,7 +322,7 @@ export class LocalStepFunctions {
           record.currentState = e.state.name;
           const items = this.mapItemCount(e.state.name, e.state.input);
           if (items !== undefined) record.map = { total: items, done: 0 };
-          emit('state', e.state.name);
+          emit('state', e.state.name, e.state.input);
         } else if (e.type === 'MapIterationSucceeded') {
           record.map.done += 1;
           emit('map-progress');
