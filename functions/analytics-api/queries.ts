@@ -19,7 +19,6 @@ const HIGH = '\uffff';
 const TotalsSchema = z.object({
   event_count: z.number().default(0),
   total_value: z.number().default(0),
-  last_event_type: z.string().nullable().default(null),
   last_updated: z.string().nullable().default(null),
 });
 
@@ -60,7 +59,7 @@ const FileSchema = z.object({
 
 export type UserAggregates = {
   userId: string;
-  totals: z.infer<typeof TotalsSchema> | null;
+  totals: (z.infer<typeof TotalsSchema> & { last_event_type: string | null }) | null;
   daily: z.infer<typeof DailySchema>[];
 };
 export type Page<T> = { items: T[]; nextCursor: string | null };
@@ -119,18 +118,38 @@ const withBuckets = (
   return [...days.values()].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
 };
 
+/**
+ * The type of the user's latest event: their newest EVENT# item (the sort key starts with the event time).
+ * Read here rather than kept on TOTALS, where keeping a maximum would cost a conditional write that every
+ * file applied out of event-time order fails (functions/stream-aggregator/totals.ts).
+ */
+const readLatestEventType = async (deps: ApiDeps, userId: string): Promise<string | null> => {
+  const { Items } = await deps.ddb.send(
+    new QueryCommand({
+      TableName: deps.table,
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: { ':pk': userPk(userId), ':prefix': EVENT_PREFIX },
+      ScanIndexForward: false,
+      Limit: 1,
+    }),
+  );
+  const latest = Items?.[0];
+  return latest === undefined ? null : EventSchema.parse(latest).eventType;
+};
+
 export const getUserAggregates = async (
   deps: ApiDeps,
   userId: string,
   range: { from: string; to: string },
 ): Promise<UserAggregates> => {
-  const [{ Item }, daily] = await Promise.all([
+  const [{ Item }, daily, latestType] = await Promise.all([
     deps.ddb.send(new GetCommand({ TableName: deps.table, Key: { PK: userPk(userId), SK: TOTALS_SK } })),
     readDaily(deps, userId, range),
+    readLatestEventType(deps, userId),
   ]);
   return {
     userId,
-    totals: Item ? TotalsSchema.parse(Item) : null,
+    totals: Item ? { ...TotalsSchema.parse(Item), last_event_type: latestType } : null,
     daily: withBuckets(daily, Item, range),
   };
 };

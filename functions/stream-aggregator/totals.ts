@@ -36,9 +36,10 @@ import { TotalsConflictError } from './errors.ts';
  * guarded by the same number (so a retry adds nothing twice), and removed from TOTALS. A day is read as its
  * bucket on its month item plus its bucket on TOTALS while one exists.
  *
- * `last_event_type` follows the latest event time applied (`last_event_at`); an update cannot take a
- * maximum, so the first attempt also requires the stored time to be no later, and a file of older events
- * (a backfill) takes a second write that leaves the latest event as it is.
+ * The user's latest event is not kept here: an update cannot take a maximum, so keeping it would need a
+ * condition on the stored time, and every file applied out of event-time order (two files at once, a
+ * backfill) would pay a failed conditional write, a read and a second write per user. The API reads the
+ * newest EVENT# item instead (functions/analytics-api/queries.ts).
  */
 
 /** Days kept as buckets on TOTALS: the newest and the one before (a file a day spills over midnight). */
@@ -105,13 +106,12 @@ export const daysToClose = (dates: Iterable<string>): string[] => {
   return sorted.slice(0, Math.max(0, sorted.length - KEEP_DAYS));
 };
 
-/** The UpdateItem that applies one part of a user's contribution; `withLatest` also moves the latest event. */
+/** The UpdateItem that applies one part of a user's contribution, unless the user is already at its guard. */
 export const totalsUpdateOf = (
   table: string,
   user: UserContribution,
   guard: string,
   appliedAt: string,
-  withLatest: boolean,
 ): UpdateCommandInput => {
   const names: Record<string, string> = { '#type': 'type' };
   const values: Record<string, unknown> = {
@@ -132,18 +132,11 @@ export const totalsUpdateOf = (
     values[`:v${i}`] = value;
     adds.push(`#n${i} :n${i}`, `#v${i} :v${i}`);
   });
-  let condition = '(attribute_not_exists(applied_seq) OR applied_seq < :seq)';
-  if (withLatest) {
-    sets.push('last_event_at = :latestAt', 'last_event_type = :latestType');
-    values[':latestAt'] = user.latestAt;
-    values[':latestType'] = user.latestType;
-    condition += ' AND (attribute_not_exists(last_event_at) OR last_event_at <= :latestAt)';
-  }
   return {
     TableName: table,
     Key: { PK: userPk(user.userId), SK: TOTALS_SK },
     UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
-    ConditionExpression: condition,
+    ConditionExpression: 'attribute_not_exists(applied_seq) OR applied_seq < :seq',
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
     ReturnValues: 'ALL_NEW',
@@ -169,22 +162,19 @@ const applyOnce = async (
   part: UserContribution,
   guard: string,
   appliedAt: string,
-  latestToo: boolean,
 ): Promise<{ item: Record<string, unknown>; applied: boolean }> => {
-  for (const withLatest of latestToo ? [true, false] : [false]) {
-    try {
-      const { Attributes } = await deps.ddb.send(
-        new UpdateCommand(totalsUpdateOf(deps.table, part, guard, appliedAt, withLatest)),
-      );
-      return { item: Attributes ?? {}, applied: true };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
-    const current = await readTotals(deps, part.userId);
-    const { applied_seq: mark } = TotalsItemSchema.parse(current);
-    if (mark !== undefined && mark >= guard) return { item: current, applied: false };
-    // Only the latest-event condition failed: this file's events are older; apply without moving it.
+  try {
+    const { Attributes } = await deps.ddb.send(
+      new UpdateCommand(totalsUpdateOf(deps.table, part, guard, appliedAt)),
+    );
+    return { item: Attributes ?? {}, applied: true };
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
   }
+  // Only a redelivery meets the guard: the user was applied from this record (or a later one) before.
+  const current = await readTotals(deps, part.userId);
+  const { applied_seq: mark } = TotalsItemSchema.parse(current);
+  if (mark !== undefined && mark >= guard) return { item: current, applied: false };
   throw new TotalsConflictError(`TOTALS of user ${part.userId} changed under its lane's single writer`);
 };
 
@@ -278,7 +268,7 @@ export const applyContribution = async (
   let item: Record<string, unknown> = {};
   let applied = false;
   for (const [index, part] of parts.entries()) {
-    const result = await applyOnce(deps, part, guardOf(sequence, index), appliedAt, index === 0);
+    const result = await applyOnce(deps, part, guardOf(sequence, index), appliedAt);
     item = result.item;
     applied ||= result.applied;
   }

@@ -48,6 +48,9 @@ const storedEvent = (eventId: string, timestamp: string) => ({
   row: 7,
 });
 
+/** The Query of a user's DAILY# month items, as opposed to the one that reads the newest event. */
+const MONTHS_QUERY = { KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to' };
+
 describe('analytics-api', () => {
   beforeEach(() => {
     ddbMock.reset();
@@ -65,11 +68,10 @@ describe('analytics-api', () => {
           total_value: 15000.5,
           sum_squares: 400000,
           applied_seq: '0000000000004421584500000000017450439093#0000',
-          last_event_type: 'purchase',
           last_updated: '2026-03-01T11:30:00.000Z',
         },
       });
-      ddbMock.on(QueryCommand).resolves({
+      ddbMock.on(QueryCommand, MONTHS_QUERY).resolves({
         // One month item, its closed days as buckets; 02-28 is outside the range asked for.
         Items: [
           {
@@ -84,6 +86,11 @@ describe('analytics-api', () => {
           },
         ],
       });
+
+      // The newest EVENT# item: where the latest event type comes from.
+      ddbMock
+        .on(QueryCommand, { ScanIndexForward: false, Limit: 1 })
+        .resolves({ Items: [storedEvent('e-9', '2026-03-02T09:00:00.000Z')] });
 
       const response = await call('api-user-aggregates.json');
 
@@ -121,7 +128,7 @@ describe('analytics-api', () => {
           v20260401: 1,
         },
       });
-      ddbMock.on(QueryCommand).resolves({
+      ddbMock.on(QueryCommand, MONTHS_QUERY).resolves({
         Items: [
           { PK: 'USER#u-001', SK: 'DAILY#2026-03', n20260301: 2, v20260301: 20, n20260302: 1, v20260302: 30 },
         ],
@@ -153,7 +160,7 @@ describe('analytics-api', () => {
     });
 
     it('leaves out the days of a month item outside the range', async () => {
-      ddbMock.on(QueryCommand).resolves({
+      ddbMock.on(QueryCommand, MONTHS_QUERY).resolves({
         Items: [
           { PK: 'USER#u-001', SK: 'DAILY#2026-03', n20260301: 2, v20260301: 20, n20260401: 5, v20260401: 5 },
         ],

@@ -52,7 +52,7 @@ describe('applyContribution', () => {
       await apply();
 
       expect(ddbMock.calls()).toHaveLength(1);
-      expect(updates()).toEqual([totalsUpdateOf('test-table', user, GUARD, APPLIED_AT, true)]);
+      expect(updates()).toEqual([totalsUpdateOf('test-table', user, GUARD, APPLIED_AT)]);
     });
 
     it('returns the count and alerted multiple after the update', async () => {
@@ -211,33 +211,26 @@ describe('applyContribution', () => {
     });
   });
 
-  describe('a file of events older than the stored latest event', () => {
+  describe('a file of events older than those already applied (a backfill, or files applied out of order)', () => {
     beforeEach(() => {
       ddbMock.on(GetCommand).resolves({
-        Item: {
-          ...TOTALS,
-          applied_seq: guardOf(padSequence(LANE_SEQ.lane0Page0), 0),
-          last_event_at: '2026-04-01T00:00:00.000Z',
-        },
+        Item: { ...TOTALS, applied_seq: guardOf(padSequence(LANE_SEQ.lane0Page0), 0) },
       });
     });
 
-    it('is applied by a second update that leaves the latest event alone', async () => {
+    it('is applied by its one update, with no read', async () => {
       ddbMock
         .on(UpdateCommand, TOTALS_ADD)
-        .rejectsOnce(conditionFailed())
         .resolves({ Attributes: { ...TOTALS, event_count: 9, applied_seq: GUARD } });
 
       const result = await apply();
 
-      expect(totalsAdds()).toEqual([
-        totalsUpdateOf('test-table', user, GUARD, APPLIED_AT, true),
-        totalsUpdateOf('test-table', user, GUARD, APPLIED_AT, false),
-      ]);
+      expect(totalsAdds()).toEqual([totalsUpdateOf('test-table', user, GUARD, APPLIED_AT)]);
+      expect(ddbMock.commandCalls(GetCommand)).toHaveLength(0);
       expect(result).toMatchObject({ applied: true, eventCount: 9 });
     });
 
-    it('fails with TotalsConflictError when the second update fails as well', async () => {
+    it('fails with TotalsConflictError when the guard refuses it although the stored guard is lower', async () => {
       ddbMock.on(UpdateCommand, TOTALS_ADD).rejects(conditionFailed());
 
       await expect(apply()).rejects.toBeInstanceOf(TotalsConflictError);

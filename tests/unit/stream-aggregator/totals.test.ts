@@ -23,7 +23,7 @@ const twoDays = userOf('u-001', {
 
 describe('totalsUpdateOf', () => {
   it('adds the sums and one count and value per day in one UpdateItem returning the item', () => {
-    const update = totalsUpdateOf('test-table', twoDays, GUARD, APPLIED_AT, true);
+    const update = totalsUpdateOf('test-table', twoDays, GUARD, APPLIED_AT);
 
     expect(update).toMatchObject({
       TableName: 'test-table',
@@ -51,32 +51,18 @@ describe('totalsUpdateOf', () => {
   });
 
   it('sets applied_seq to the guard, conditioned on the stored one being lower', () => {
-    const update = totalsUpdateOf('test-table', twoDays, GUARD, APPLIED_AT, false);
+    const update = totalsUpdateOf('test-table', twoDays, GUARD, APPLIED_AT);
 
     expect(update.UpdateExpression).toContain('applied_seq = :seq');
     expect(update.ExpressionAttributeValues?.[':seq']).toBe(GUARD);
-    expect(update.ConditionExpression).toBe('(attribute_not_exists(applied_seq) OR applied_seq < :seq)');
+    expect(update.ConditionExpression).toBe('attribute_not_exists(applied_seq) OR applied_seq < :seq');
   });
 
-  it('with the latest event, sets last_event_* only when the stored latest is no later', () => {
-    const update = totalsUpdateOf('test-table', twoDays, GUARD, APPLIED_AT, true);
-
-    expect(update.UpdateExpression).toContain('last_event_at = :latestAt, last_event_type = :latestType');
-    expect(update.ExpressionAttributeValues).toMatchObject({
-      ':latestAt': '2026-03-01T11:30:00.000Z',
-      ':latestType': 'purchase',
-    });
-    expect(update.ConditionExpression).toBe(
-      '(attribute_not_exists(applied_seq) OR applied_seq < :seq) AND ' +
-        '(attribute_not_exists(last_event_at) OR last_event_at <= :latestAt)',
-    );
-  });
-
-  it('without the latest event, leaves last_event_* alone', () => {
-    const update = totalsUpdateOf('test-table', twoDays, GUARD, APPLIED_AT, false);
+  it('keeps no latest event, so nothing but the guard can refuse it (files out of event-time order cost no extra write)', () => {
+    const update = totalsUpdateOf('test-table', twoDays, GUARD, APPLIED_AT);
 
     expect(update.UpdateExpression).not.toContain('last_event');
-    expect(update.ExpressionAttributeValues).not.toHaveProperty(':latestAt');
+    expect(update.ConditionExpression).not.toContain('last_event');
   });
 });
 
