@@ -11,20 +11,15 @@ export const combinePartials = (partials: Partial[]): { storedRows: number; grou
   let storedRows = 0;
   for (const partial of [...partials].sort((a, b) => a.chunk - b.chunk)) {
     storedRows += partial.stored;
-    for (const [userId, day, count, total, squares, latestAt, latestType] of partial.groups) {
+    for (const [userId, day, count, total, squares] of partial.groups) {
       const id = `${userId}\u0000${day}`;
       const group = groups.get(id);
       if (group) {
         group[2] += count;
         group[3] += total;
         group[4] += squares;
-        // Later chunks hold later rows: on equal times the later row is the latest event.
-        if (latestAt >= group[5]) {
-          group[5] = latestAt;
-          group[6] = latestType;
-        }
       } else {
-        groups.set(id, [userId, day, count, total, squares, latestAt, latestType]);
+        groups.set(id, [userId, day, count, total, squares]);
       }
     }
   }
@@ -45,22 +40,18 @@ export const summarise = (groups: Group[]): Pick<Aggregate, 'users' | 'userDays'
   return { users: users.size, userDays: groups.length, topUsers };
 };
 
-/** Each user's part of the file: sums over the user's days, the days in date order, the latest event. */
+/** Each user's part of the file: sums over the user's days and the days in date order. */
 export const contributionsOf = (groups: Group[]): UserContribution[] => {
   const users = new Map<string, UserContribution>();
-  for (const [userId, day, count, total, squares, latestAt, latestType] of groups) {
+  for (const [userId, day, count, total, squares] of groups) {
     const user = users.get(userId);
     if (user) {
       user.count += count;
       user.total += total;
       user.squares += squares;
       user.days.push([day, count, total]);
-      if (latestAt > user.latestAt || (latestAt === user.latestAt && latestType > user.latestType)) {
-        user.latestAt = latestAt;
-        user.latestType = latestType;
-      }
     } else {
-      users.set(userId, { userId, count, total, squares, latestAt, latestType, days: [[day, count, total]] });
+      users.set(userId, { userId, count, total, squares, days: [[day, count, total]] });
     }
   }
   for (const user of users.values()) user.days.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -45,7 +45,7 @@ export const groupByDay = <T>(rows: StagedRow[], map: (row: StagedRow) => T): Ma
   return days;
 };
 
-/** Per user and day: count, value, squares and the latest event (ties go to the later row). */
+/** Per user and day: count, value and squares. */
 export const partialGroupsOf = (rows: StagedRow[]): Group[] => {
   const groups = new Map<string, Group>();
   for (const row of rows) {
@@ -56,12 +56,8 @@ export const partialGroupsOf = (rows: StagedRow[]): Group[] => {
       group[2] += 1;
       group[3] += row.v;
       group[4] += row.v * row.v;
-      if (row.ts >= group[5]) {
-        group[5] = row.ts;
-        group[6] = row.t;
-      }
     } else {
-      groups.set(id, [row.u, day, 1, row.v, row.v * row.v, row.ts, row.t]);
+      groups.set(id, [row.u, day, 1, row.v, row.v * row.v]);
     }
   }
   return [...groups.values()];

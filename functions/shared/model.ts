@@ -92,19 +92,8 @@ export const StagedRowSchema = z.object({
 });
 export type StagedRow = z.infer<typeof StagedRowSchema>;
 
-/**
- * Per user and UTC day: [userId, date, eventCount, totalValue, sumOfSquares, latestEventAt,
- * latestEventType]. Arrays keep partials compact.
- */
-export const GroupSchema = z.tuple([
-  z.string(),
-  z.string(),
-  z.number().int(),
-  z.number(),
-  z.number(),
-  z.string(),
-  z.string(),
-]);
+/** Per user and UTC day: [userId, date, eventCount, totalValue, sumOfSquares]. Arrays keep partials compact. */
+export const GroupSchema = z.tuple([z.string(), z.string(), z.number().int(), z.number(), z.number()]);
 export type Group = z.infer<typeof GroupSchema>;
 
 /** One user's part of a file, as a lane page carries it: the sums and each day's count and value. */
@@ -113,8 +102,6 @@ export const UserContributionSchema = z.object({
   count: z.number().int().positive(),
   total: z.number(),
   squares: z.number(),
-  latestAt: z.string(),
-  latestType: z.string(),
   days: z.array(z.tuple([z.string(), z.number().int().positive(), z.number()])),
 });
 export type UserContribution = z.infer<typeof UserContributionSchema>;

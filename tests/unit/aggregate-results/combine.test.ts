@@ -11,15 +11,12 @@ import type { Group, UserContribution } from '../../../functions/shared/model.ts
 
 const FILE_ID = '7dbcd3ab4fa76a0bda11b421';
 
-/** A group whose latest event is at noon of its day, for tests that do not look at the latest event. */
 const group = (userId: string, day: string, count: number, total: number, squares = total * total): Group => [
   userId,
   day,
   count,
   total,
   squares,
-  `${day}T12:00:00.000Z`,
-  'click',
 ];
 
 /** Consecutive ISO dates from 2020-01-01. */
@@ -32,8 +29,6 @@ const contribution = (userId: string, dayCount = 1): UserContribution => ({
   count: dayCount,
   total: dayCount,
   squares: dayCount,
-  latestAt: '2026-01-15T12:00:00.000Z',
-  latestType: 'click',
   days: days(dayCount).map((day): [string, number, number] => [day, 1, 1]),
 });
 
@@ -58,47 +53,26 @@ describe('combinePartials', () => {
         chunk: 0,
         stored: 3,
         groups: [
-          ['u1', '2026-01-15', 2, 3.5, 6.25, '2026-01-15T10:00:00.000Z', 'click'],
-          ['u2', '2026-01-15', 1, 1, 1, '2026-01-15T09:00:00.000Z', 'view'],
+          ['u1', '2026-01-15', 2, 3.5, 6.25],
+          ['u2', '2026-01-15', 1, 1, 1],
         ],
       },
       {
         chunk: 1,
         stored: 2,
         groups: [
-          ['u1', '2026-01-15', 1, 0.5, 0.25, '2026-01-15T11:00:00.000Z', 'buy'],
-          ['u1', '2026-01-16', 1, 7, 49, '2026-01-16T08:00:00.000Z', 'click'],
+          ['u1', '2026-01-15', 1, 0.5, 0.25],
+          ['u1', '2026-01-16', 1, 7, 49],
         ],
       },
     ]);
 
     expect(combined.storedRows).toBe(5);
     expect(combined.groups).toEqual([
-      ['u1', '2026-01-15', 3, 4, 6.5, '2026-01-15T11:00:00.000Z', 'buy'],
-      ['u2', '2026-01-15', 1, 1, 1, '2026-01-15T09:00:00.000Z', 'view'],
-      ['u1', '2026-01-16', 1, 7, 49, '2026-01-16T08:00:00.000Z', 'click'],
+      ['u1', '2026-01-15', 3, 4, 6.5],
+      ['u2', '2026-01-15', 1, 1, 1],
+      ['u1', '2026-01-16', 1, 7, 49],
     ]);
-  });
-
-  it('keeps the latest event of an earlier chunk when a later chunk only holds older events', () => {
-    const combined = combinePartials([
-      { chunk: 0, stored: 1, groups: [['u1', '2026-01-15', 1, 1, 1, '2026-01-15T20:00:00.000Z', 'buy']] },
-      { chunk: 1, stored: 1, groups: [['u1', '2026-01-15', 1, 1, 1, '2026-01-15T08:00:00.000Z', 'view']] },
-    ]);
-
-    expect(combined.groups[0]?.slice(5)).toEqual(['2026-01-15T20:00:00.000Z', 'buy']);
-  });
-
-  it('gives a tie in latest event time to the later chunk, whatever order the partials arrive in', () => {
-    const at = '2026-01-15T18:00:00.000Z';
-
-    const combined = combinePartials([
-      { chunk: 2, stored: 1, groups: [['u1', '2026-01-15', 1, 1, 1, at, 'click']] },
-      { chunk: 0, stored: 1, groups: [['u1', '2026-01-15', 1, 1, 1, at, 'view']] },
-      { chunk: 1, stored: 1, groups: [['u1', '2026-01-15', 1, 1, 1, at, 'buy']] },
-    ]);
-
-    expect(combined.groups[0]?.slice(5)).toEqual([at, 'click']);
   });
 
   it('gives the same result whatever order the partials arrive in', () => {
@@ -188,16 +162,6 @@ describe('contributionsOf', () => {
       ['2026-01-16', 1, 4],
       ['2026-01-17', 3, -1],
     ]);
-  });
-
-  it('takes the latest event over all of the user’s days', () => {
-    const [u1] = contributionsOf([
-      ['u1', '2026-01-15', 1, 1, 1, '2026-01-15T23:00:00.000Z', 'buy'],
-      ['u1', '2026-01-17', 1, 1, 1, '2026-01-17T01:00:00.000Z', 'view'],
-      ['u1', '2026-01-16', 1, 1, 1, '2026-01-16T22:00:00.000Z', 'click'],
-    ]);
-
-    expect(u1).toMatchObject({ latestAt: '2026-01-17T01:00:00.000Z', latestType: 'view' });
   });
 
   it('gives one contribution per user, in user id order', () => {

@@ -25,15 +25,13 @@ type AggregateEvent = AggregateTask & { executionArn: string };
 const s3Mock = mockClient(S3Client);
 const context = lambdaContext('aggregate-results');
 
-/** A group of `count` events at noon of its day, each worth `total / count`. */
+/** A group of `count` events of its day, each worth `total / count`. */
 const group = (userId: string, day: string, count: number, total: number): Group => [
   userId,
   day,
   count,
   total,
   (total * total) / count,
-  `${day}T12:00:00.000Z`,
-  'click',
 ];
 
 /** Pages per lane for a file whose few users are the given ones: one page in each of their lanes. */
@@ -153,9 +151,9 @@ describe('aggregate-results handler', () => {
         chunk: 0,
         stored: 4,
         groups: [
-          ['u1', '2026-01-16', 1, 2, 4, '2026-01-16T07:00:00.000Z', 'buy'],
-          ['u1', '2026-01-15', 2, 3, 5, '2026-01-15T22:00:00.000Z', 'view'],
-          ['u2', '2026-01-15', 1, 1, 1, '2026-01-15T09:00:00.000Z', 'click'],
+          ['u1', '2026-01-16', 1, 2, 4],
+          ['u1', '2026-01-15', 2, 3, 5],
+          ['u2', '2026-01-15', 1, 1, 1],
         ],
       },
     ]);
@@ -174,8 +172,6 @@ describe('aggregate-results handler', () => {
           count: 3,
           total: 5,
           squares: 9,
-          latestAt: '2026-01-16T07:00:00.000Z',
-          latestType: 'buy',
           days: [
             ['2026-01-15', 2, 3],
             ['2026-01-16', 1, 2],

@@ -12,7 +12,7 @@ describe('partialGroupsOf', () => {
       row(3, 'u1', 'view', 3, '2026-01-15T12:00:00.000Z'),
     ]);
 
-    expect(groups).toEqual([['u1', '2026-01-15', 3, 2.5, 15.25, '2026-01-15T12:00:00.000Z', 'view']]);
+    expect(groups).toEqual([['u1', '2026-01-15', 3, 2.5, 15.25]]);
   });
 
   it('keeps one group per user and day, splitting at UTC midnight', () => {
@@ -27,24 +27,5 @@ describe('partialGroupsOf', () => {
       ['u1', '2026-01-16', 1],
       ['u2', '2026-01-15', 1],
     ]);
-  });
-
-  it('takes the latest event by timestamp, not by position in the chunk', () => {
-    const groups = partialGroupsOf([
-      row(1, 'u1', 'buy', 1, '2026-01-15T18:00:00.000Z'),
-      row(2, 'u1', 'click', 1, '2026-01-15T09:00:00.000Z'),
-    ]);
-
-    expect(groups[0]?.slice(5)).toEqual(['2026-01-15T18:00:00.000Z', 'buy']);
-  });
-
-  it('gives a tie in timestamp to the later row', () => {
-    const groups = partialGroupsOf([
-      row(1, 'u1', 'view', 1, '2026-01-15T18:00:00.000Z'),
-      row(2, 'u1', 'buy', 1, '2026-01-15T18:00:00.000Z'),
-      row(3, 'u1', 'click', 1, '2026-01-15T18:00:00.000Z'),
-    ]);
-
-    expect(groups[0]?.slice(5)).toEqual(['2026-01-15T18:00:00.000Z', 'click']);
   });
 });

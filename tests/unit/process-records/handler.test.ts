@@ -207,7 +207,7 @@ describe('process-records handler', () => {
     });
   });
 
-  it('writes the chunk’s partial: row count and one group per user and day with sums and latest event', async () => {
+  it('writes the chunk’s partial: row count and one group per user and day with its sums', async () => {
     const event = loadEvent<ProcessEvent>('process-records.json');
     givenChunk(event);
 
@@ -219,9 +219,9 @@ describe('process-records handler', () => {
     expect(partial.stored).toBe(4);
     expect(partial.groups).toEqual(
       expect.arrayContaining([
-        ['u1', '2026-01-15', 2, 11.75, 107.3125, '2026-01-15T12:00:00.000Z', 'buy'],
-        ['u2', '2026-01-15', 1, 0, 0, '2026-01-15T23:59:59.999Z', 'view'],
-        ['u1', '2026-01-16', 1, 2, 4, '2026-01-16T00:00:00.000Z', 'click'],
+        ['u1', '2026-01-15', 2, 11.75, 107.3125],
+        ['u2', '2026-01-15', 1, 0, 0],
+        ['u1', '2026-01-16', 1, 2, 4],
       ]),
     );
     expect(partial.groups).toHaveLength(3);

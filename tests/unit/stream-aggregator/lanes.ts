@@ -40,8 +40,6 @@ export const userOf = (userId: string, overrides: Partial<UserContribution> = {}
   count: 2,
   total: 10,
   squares: 58,
-  latestAt: '2026-03-01T11:30:00.000Z',
-  latestType: 'purchase',
   days: [['2026-03-01', 2, 10]],
   ...overrides,
 });
