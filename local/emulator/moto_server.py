@@ -23,11 +23,8 @@ And a Query of the table (not an index) gathers and sorts every item of the tabl
 has stored 100,000 events. DynamoDB reads one partition; so does the Query here, through the same code.
 tests/integration/emulator.test.ts checks both answers equal plain moto's.
 
-And one memory fix: moto keeps every stream record as nested Python dicts (both images of every write,
-attribute by attribute), several KB each; a day of 100 files × 10,000 rows writes over two million
-records, which held most of moto's 17 GB. A record is kept here as its compact JSON text instead and
-parsed back when a GetRecords reads it: the same records, a tenth of the memory. werkzeug's access log
-(a line per request, read and dropped by the runtime) is off; errors are still logged.
+werkzeug's access log (a line per request, read and dropped by the runtime) is off; errors are still
+logged.
 
 Product code must never work around an emulator defect; the fixes belong here.
 tests/integration/emulator.test.ts shows each defect on plain moto_server and its absence here.
@@ -38,7 +35,6 @@ OFFLINE_PYTHON_SWITCH_INTERVAL=<seconds> makes request threads interleave more o
 """
 
 import copy
-import json
 import logging
 import os
 import sys
@@ -55,25 +51,11 @@ _unlocked_add = StreamShard.add
 _calls = threading.local()
 
 
-class _CompactRecord:
-    """A stream record as its JSON text; moto reads records only through to_json (StreamShard.get)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, record):
-        self.text = dynamo_json_dump(record)
-
-    def to_json(self):
-        return json.loads(self.text)
-
-
 def _add(self, old, new):
     if getattr(_calls, "key_only_put", False):
         return
     with _append_lock:
         _unlocked_add(self, old, new)
-        if self.items and not isinstance(self.items[-1], _CompactRecord):
-            self.items[-1] = _CompactRecord(self.items[-1].record)
 
 
 _update_item = DynamoDBBackend.update_item
