@@ -41,9 +41,12 @@ def with_placeholder_artifacts(template: dict) -> dict:
         "AWS::Serverless::Api": "DefinitionUri",
         "AWS::Serverless::HttpApi": "DefinitionUri",
     }
-    for resource in template.get("Resources", {}).values():
-        key = placeholders.get(resource.get("Type"))
-        properties = resource.get("Properties", {})
+    # A path in Globals (Function: CodeUri) is merged into every function by the transform: stand in there too.
+    globals_ = template.get("Globals", {})
+    sections = [(resource.get("Type"), resource.get("Properties", {})) for resource in template.get("Resources", {}).values()]
+    sections += [(f"AWS::Serverless::{kind}", properties) for kind, properties in globals_.items()]
+    for resource_type, properties in sections:
+        key = placeholders.get(resource_type)
         if key and isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
             properties[key] = "s3://bucket/value"
     return template

@@ -3,6 +3,7 @@ import { isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build, type Format, type Platform } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { functionsOf } from '../../local/template.ts';
 import { loadTemplate, type Resource } from '../helpers/template.ts';
 
 interface BuildProperties {
@@ -26,7 +27,9 @@ const functionsPackage = readJson<{ dependencies: Record<string, string> }>('fun
 
 const buildPropertiesOf = (resource: Resource): BuildProperties =>
   (resource.Metadata?.BuildProperties ?? {}) as BuildProperties;
-const codeUriOf = (resource: Resource): string => String(resource.Properties?.CodeUri ?? '');
+/** A function's CodeUri as SAM sees it: its own, or the one Globals gives every function. */
+const codeUriOf = (id: string): string =>
+  String(functionsOf(template).find((fn) => fn.logicalId === id)?.properties.CodeUri ?? '');
 
 /** `@scope/name/sub/path` → `@scope/name`; `name/sub` → `name`. */
 const packageNameOf = (specifier: string): string => {
@@ -35,10 +38,10 @@ const packageNameOf = (specifier: string): string => {
 };
 
 /** Bundles a function the way `sam build` does and returns the imports esbuild left external. */
-const externalImportsOf = async (resource: Resource): Promise<string[]> => {
+const externalImportsOf = async (id: string, resource: Resource): Promise<string[]> => {
   const properties = buildPropertiesOf(resource);
   const result = await build({
-    absWorkingDir: fileURLToPath(new URL(codeUriOf(resource), ROOT)),
+    absWorkingDir: fileURLToPath(new URL(codeUriOf(id), ROOT)),
     entryPoints: properties.EntryPoints ?? [],
     bundle: true,
     platform: (properties.Platform ?? 'node') as Platform,
@@ -84,9 +87,9 @@ describe('template.yaml', () => {
     });
 
     it('has one entry point, a file that exists under its CodeUri in functions/', () => {
-      expect(codeUriOf(resource)).toBe('functions/');
+      expect(codeUriOf(id)).toBe('functions/');
       expect(properties.EntryPoints).toHaveLength(1);
-      const entry = new URL(`${codeUriOf(resource)}${properties.EntryPoints?.[0]}`, ROOT);
+      const entry = new URL(`${codeUriOf(id)}${properties.EntryPoints?.[0]}`, ROOT);
       expect(existsSync(entry)).toBe(true);
     });
 
@@ -103,7 +106,7 @@ describe('template.yaml', () => {
     });
 
     it('leaves external only Node builtins and packages the layer provides', async () => {
-      const externals = await externalImportsOf(resource);
+      const externals = await externalImportsOf(id, resource);
 
       const missing = externals.filter(
         (specifier) => !isBuiltin(specifier) && !(packageNameOf(specifier) in layer.dependencies),
