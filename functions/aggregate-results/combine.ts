@@ -1,12 +1,12 @@
 import { LANE_COUNT, laneOf } from '#shared/keys.ts';
-import type { Aggregate, Group, LanePage, Partial, UserContribution } from '#shared/model.ts';
+import type { Aggregate, ChunkPartial, Group, LanePage, UserContribution } from '#shared/model.ts';
 
 const TOP_USERS = 5;
 /** A page is what one lane applies in one go: bounded, so no invocation grows with the file. */
 export const PAGE_LIMITS = { users: 1000, userDays: 5000 };
 
 /** Merges chunk partials into one group per user and day, in chunk order (stable float sums). */
-export const combinePartials = (partials: Partial[]): { storedRows: number; groups: Group[] } => {
+export const combinePartials = (partials: ChunkPartial[]): { storedRows: number; groups: Group[] } => {
   const groups = new Map<string, Group>();
   let storedRows = 0;
   for (const partial of [...partials].sort((a, b) => a.chunk - b.chunk)) {

@@ -8,7 +8,7 @@ import {
   type Aggregate,
   type AggregatesFile,
   AggregateTaskSchema,
-  type Partial,
+  type ChunkPartial,
   PartialSchema,
   parseTaskInput,
 } from '#shared/model.ts';
@@ -26,7 +26,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context):
 
   // The Map discards chunk outputs (ResultPath null) to keep the state payload constant; the partials are
   // read back here by their deterministic keys, and a missing one is an error, never a silent gap.
-  const partials: Partial[] = [];
+  const partials: ChunkPartial[] = [];
   for (let start = 0; start < task.chunkCount; start += READ_CONCURRENCY) {
     const indexes = Array.from(
       { length: Math.min(READ_CONCURRENCY, task.chunkCount - start) },

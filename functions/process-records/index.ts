@@ -8,8 +8,8 @@ import { ChunkNotFoundError, InvalidTaskInputError } from '#shared/errors.ts';
 import { chunkKeyOf, partialKeyOf, processedKeyOf, storedMarkerKeyOf } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
 import {
+  type ChunkPartial,
   ChunkTaskSchema,
-  type Partial,
   parseTaskInput,
   type StagedRow,
   StagedRowSchema,
@@ -89,7 +89,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
     ),
   );
 
-  const partial: Partial = { chunk: task.chunk, stored: rows.length, groups: partialGroupsOf(rows) };
+  const partial: ChunkPartial = { chunk: task.chunk, stored: rows.length, groups: partialGroupsOf(rows) };
   await putObject(
     task.bucket,
     partialKeyOf(task.fileId, task.chunk),

@@ -138,7 +138,7 @@ export const PartialSchema = z.object({
   stored: z.number().int().nonnegative(),
   groups: z.array(GroupSchema),
 });
-export type Partial = z.infer<typeof PartialSchema>;
+export type ChunkPartial = z.infer<typeof PartialSchema>;
 
 export const AggregatesFileSchema = z.object({
   fileId: z.string(),

@@ -13,9 +13,9 @@ import {
 import type {
   AggregatesFile,
   AggregateTask,
+  ChunkPartial,
   Group,
   LanePage,
-  Partial,
 } from '../../../functions/shared/model.ts';
 import { lambdaContext, loadEvent } from '../../helpers/events.ts';
 import { bodyText, s3Body } from '../../helpers/s3.ts';
@@ -50,7 +50,7 @@ const usersInLane = (lane: number, count: number): string[] => {
 };
 
 /** A partial of two users of `lane` with more than half of PAGE_LIMITS.userDays days each: two pages. */
-const twoPagesOfLane = (lane: number): { partial: Partial; users: string[] } => {
+const twoPagesOfLane = (lane: number): { partial: ChunkPartial; users: string[] } => {
   const users = usersInLane(lane, 2);
   const dates = Array.from({ length: PAGE_LIMITS.userDays / 2 + 1 }, (_, i) =>
     new Date(Date.UTC(2020, 0, 1 + i)).toISOString().slice(0, 10),
@@ -59,7 +59,7 @@ const twoPagesOfLane = (lane: number): { partial: Partial; users: string[] } => 
   return { partial: { chunk: 0, stored: groups.length, groups }, users };
 };
 
-const givenPartials = (event: AggregateEvent, partials: Partial[]) => {
+const givenPartials = (event: AggregateEvent, partials: ChunkPartial[]) => {
   for (const partial of partials) {
     s3Mock
       .on(GetObjectCommand, { Bucket: event.bucket, Key: partialKeyOf(event.fileId, partial.chunk) })

@@ -15,7 +15,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../../functions/process-records/index.ts';
 import { chunkKeyOf, eventIdOf, partialKeyOf, processedKeyOf } from '../../../functions/shared/keys.ts';
-import type { ChunkTask, Partial, StagedRow } from '../../../functions/shared/model.ts';
+import type { ChunkPartial, ChunkTask, StagedRow } from '../../../functions/shared/model.ts';
 import { lambdaContext, loadEvent } from '../../helpers/events.ts';
 import { bodyText, s3Body } from '../../helpers/s3.ts';
 import { glueColumnsOf, loadTemplate } from '../../helpers/template.ts';
@@ -214,7 +214,7 @@ describe('process-records handler', () => {
     await handler(event, context);
 
     const partialPut = puts().get(partialKeyOf(event.fileId, 0));
-    const partial = JSON.parse(bodyText(partialPut?.Body)) as Partial;
+    const partial = JSON.parse(bodyText(partialPut?.Body)) as ChunkPartial;
     expect(partial.chunk).toBe(0);
     expect(partial.stored).toBe(4);
     expect(partial.groups).toEqual(
