@@ -2,16 +2,22 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mapWithConcurrency } from '../functions/shared/concurrency.ts';
 import { FILE_METADATA_SK, filePk } from '../functions/shared/keys.ts';
-import { AggregatesFileSchema } from '../functions/shared/model.ts';
+import {
+  AggregatesFileSchema,
+  type FileMetadata,
+  FileMetadataSchema,
+  type FileStatus,
+} from '../functions/shared/model.ts';
 import { printable } from '../functions/shared/text.ts';
 import type { OfflinePipeline, Uploaded } from './pipeline.ts';
 import type { ExecutionRecord } from './stepfunctions.ts';
 
-export type FileStatus = 'SUCCEEDED' | 'REJECTED' | 'FAILED' | 'TIMED_OUT';
+/** How a file of this run ended: its FILE# status, or TIMED_OUT when the run stopped waiting for it. */
+export type RunOutcome = FileStatus | 'TIMED_OUT';
 
 export interface FileReport {
   key: string;
-  status: FileStatus;
+  status: RunOutcome;
   rows: { total: number; stored: number; rejected: number };
   executionArn: string | null;
   executionStatus: string | null;
@@ -23,15 +29,6 @@ export interface FileReport {
   topUsers: { userId: string; eventCount: number; totalValue: number }[];
   maxStatePayloadBytes: number | null;
   retries: number;
-}
-
-interface Metadata {
-  status?: string;
-  rows?: { total: number; stored: number; rejected: number };
-  reason?: string;
-  rejectsKey?: string | null;
-  rejectSample?: { row: number; reason: string }[];
-  destinationKey?: string | null;
 }
 
 interface ExecutionOutput {
@@ -46,9 +43,10 @@ export const fileReport = async (
   const { Item } = await pipeline.clients.ddb.send(
     new GetCommand({ TableName: pipeline.table, Key: { PK: filePk(upload.key), SK: FILE_METADATA_SK } }),
   );
-  const metadata = (Item ?? {}) as Metadata;
+  // No FILE# item yet: the execution has not recorded an outcome (still running, or stopped before it could).
+  const metadata: Partial<FileMetadata> = Item === undefined ? {} : FileMetadataSchema.parse(Item);
   const output = execution?.output ? (JSON.parse(execution.output) as ExecutionOutput) : {};
-  let status: FileStatus = 'TIMED_OUT';
+  let status: RunOutcome = 'TIMED_OUT';
   if (metadata.status === 'SUCCEEDED' && execution?.status === 'SUCCEEDED') status = 'SUCCEEDED';
   else if (metadata.status === 'REJECTED' && execution?.status === 'SUCCEEDED') status = 'REJECTED';
   else if (
@@ -66,7 +64,7 @@ export const fileReport = async (
     executionStatus: execution?.status ?? null,
     durationMs: execution?.stopDate ? execution.stopDate.getTime() - execution.startDate.getTime() : null,
     // A terminal error (States.DataLimitExceeded, an abort) ends the execution before RecordFailure writes FILE#.
-    ...(metadata.reason !== undefined
+    ...(typeof metadata.reason === 'string'
       ? { reason: metadata.reason }
       : execution?.error !== undefined
         ? { reason: `${execution.error}: ${execution.cause ?? ''}` }

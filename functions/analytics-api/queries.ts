@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { dailySk, dayBucketsOf, FILE_METADATA_SK, filePk, TOTALS_SK, userPk } from '#shared/keys.ts';
+import { FileMetadataSchema } from '#shared/model.ts';
 import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
 
 // Reads behind the API routes. Stored items are parsed into the response shapes, so what leaves the API
@@ -44,18 +45,8 @@ const ScoreSchema = z.object({
   computedAt: z.string(),
 });
 
-const FileSchema = z.object({
-  key: z.string(),
-  fileId: z.string(),
-  status: z.string(),
-  rows: z.object({ total: z.number(), stored: z.number(), rejected: z.number() }),
-  rejectsKey: z.string().nullable().default(null),
-  rejectSample: z.array(z.object({ row: z.number(), reason: z.string() })).default([]),
-  reason: z.string().nullable().default(null),
-  destinationKey: z.string().nullable().default(null),
-  uploadedAt: z.string().nullable().default(null),
-  completedAt: z.string().nullable().default(null),
-});
+/** What /files/{key+} answers: the FILE# item but its execution (an internal ARN). */
+const FileSchema = FileMetadataSchema.omit({ executionArn: true });
 
 export type UserAggregates = {
   userId: string;
@@ -63,7 +54,7 @@ export type UserAggregates = {
   daily: z.infer<typeof DailySchema>[];
 };
 export type Page<T> = { items: T[]; nextCursor: string | null };
-export type FileStatus = z.infer<typeof FileSchema>;
+export type FileView = z.infer<typeof FileSchema>;
 
 const readDaily = async (
   deps: ApiDeps,
@@ -203,7 +194,7 @@ export const listUserScores = async (
 };
 
 /** The FILE# metadata of an upload key, or null when no outcome was recorded for it. */
-export const getFileStatus = async (deps: ApiDeps, key: string): Promise<FileStatus | null> => {
+export const getFileStatus = async (deps: ApiDeps, key: string): Promise<FileView | null> => {
   const { Item } = await deps.ddb.send(
     new GetCommand({ TableName: deps.table, Key: { PK: filePk(key), SK: FILE_METADATA_SK } }),
   );

@@ -1,9 +1,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ddb } from './clients.ts';
 import { FILE_METADATA_SK, FILES_GSI1PK, filePk } from './keys.ts';
-import type { FileRef, Validation } from './model.ts';
-
-export type FileStatus = 'SUCCEEDED' | 'REJECTED' | 'FAILED';
+import type { FileMetadataItem, FileRef, FileStatus, Validation } from './model.ts';
 
 export interface FileOutcome {
   status: FileStatus;
@@ -23,6 +21,23 @@ export interface FileOutcome {
  */
 export const putFileMetadata = async (table: string, outcome: FileOutcome): Promise<void> => {
   const { file, validation } = outcome;
+  const metadata: FileMetadataItem = {
+    key: file.key,
+    fileId: file.fileId,
+    status: outcome.status,
+    executionArn: outcome.executionArn,
+    rows: {
+      total: validation?.totalRows ?? 0,
+      stored: outcome.storedRows,
+      rejected: validation?.rejectedRows ?? 0,
+    },
+    rejectsKey: validation?.rejectsKey ?? null,
+    rejectSample: validation?.rejectSample ?? [],
+    reason: outcome.reason,
+    destinationKey: outcome.destinationKey,
+    uploadedAt: file.eventTime,
+    completedAt: outcome.completedAt,
+  };
   await ddb.send(
     new PutCommand({
       TableName: table,
@@ -30,26 +45,12 @@ export const putFileMetadata = async (table: string, outcome: FileOutcome): Prom
         PK: filePk(file.key),
         SK: FILE_METADATA_SK,
         type: 'FILE',
-        key: file.key,
+        ...metadata,
         bucket: file.bucket,
         etag: file.etag,
         // With the ETag, what a rerun of a FAILED file needs to start on the same object version.
         versionId: file.versionId,
         size: file.size,
-        fileId: file.fileId,
-        status: outcome.status,
-        executionArn: outcome.executionArn,
-        uploadedAt: file.eventTime,
-        completedAt: outcome.completedAt,
-        rows: {
-          total: validation?.totalRows ?? 0,
-          stored: outcome.storedRows,
-          rejected: validation?.rejectedRows ?? 0,
-        },
-        rejectsKey: validation?.rejectsKey ?? null,
-        rejectSample: validation?.rejectSample ?? [],
-        destinationKey: outcome.destinationKey,
-        reason: outcome.reason,
         error: outcome.error,
         GSI1PK: FILES_GSI1PK,
         // The file id, not the key: an index sort key holds at most 1,024 bytes and an S3 key can take all of them.

@@ -208,3 +208,28 @@ export const parseTaskInput = <T>(schema: z.ZodType<T>, input: unknown, task: st
   }
   return result.data;
 };
+
+/** What a file ended as: the `status` of its FILE# item. */
+export const FILE_STATUSES = ['SUCCEEDED', 'REJECTED', 'FAILED'] as const;
+export type FileStatus = (typeof FILE_STATUSES)[number];
+
+/**
+ * The `FILE#<key> | METADATA` item as its readers (the API, the offline summary) see it; written by
+ * putFileMetadata (#shared/file-metadata.ts), which builds it from the same type.
+ */
+export const FileMetadataSchema = z.object({
+  key: z.string(),
+  fileId: z.string(),
+  status: z.enum(FILE_STATUSES),
+  executionArn: z.string().nullable().default(null),
+  rows: z.object({ total: z.number(), stored: z.number(), rejected: z.number() }),
+  rejectsKey: z.string().nullable().default(null),
+  rejectSample: z.array(z.object({ row: z.number(), reason: z.string() })).default([]),
+  reason: z.string().nullable().default(null),
+  destinationKey: z.string().nullable().default(null),
+  uploadedAt: z.string().nullable().default(null),
+  completedAt: z.string().nullable().default(null),
+});
+export type FileMetadata = z.infer<typeof FileMetadataSchema>;
+/** The item as written: what a reader defaults may be left out. */
+export type FileMetadataItem = z.input<typeof FileMetadataSchema>;
