@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { dailySk, dayBucketsOf, FILE_METADATA_SK, filePk, TOTALS_SK, userPk } from '#shared/keys.ts';
-import { FileMetadataSchema } from '#shared/model.ts';
+import { EventItemSchema, FileMetadataSchema } from '#shared/model.ts';
 import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
 
 // Reads behind the API routes. Stored items are parsed into the response shapes, so what leaves the API
@@ -25,13 +25,14 @@ const TotalsSchema = z.object({
 
 const DailySchema = z.object({ date: z.string(), event_count: z.number(), total_value: z.number() });
 
-const EventSchema = z.object({
-  eventId: z.string(),
-  eventType: z.string(),
-  value: z.number(),
-  timestamp: z.string(),
-  fileId: z.string(),
-  row: z.number(),
+/** What /users/{id}/events lists of each EVENT# item. */
+const EventSchema = EventItemSchema.pick({
+  eventId: true,
+  eventType: true,
+  value: true,
+  timestamp: true,
+  fileId: true,
+  row: true,
 });
 
 const ScoreSchema = z.object({

@@ -1,14 +1,11 @@
 import { eventIdOf, eventSk, userPk } from '#shared/keys.ts';
-import type { Group, StagedRow } from '#shared/model.ts';
+import type { EventItem, Group, StagedRow } from '#shared/model.ts';
 
 // Pure transforms of one staged chunk: DynamoDB items, Athena rows per day, per-user/day partials.
 
 export const eventItemOf = (row: StagedRow, fileId: string, sourceKey: string) => {
   const eventId = eventIdOf(fileId, row.r);
-  return {
-    PK: userPk(row.u),
-    SK: eventSk(row.ts, eventId),
-    type: 'EVENT',
+  const event: EventItem = {
     userId: row.u,
     eventId,
     eventType: row.t,
@@ -18,6 +15,7 @@ export const eventItemOf = (row: StagedRow, fileId: string, sourceKey: string) =
     sourceKey,
     row: row.r,
   };
+  return { PK: userPk(row.u), SK: eventSk(row.ts, eventId), type: 'EVENT', ...event };
 };
 
 /** The Athena table's columns (template.yaml, ProcessedEventsTable) in this order. */

@@ -233,3 +233,19 @@ export const FileMetadataSchema = z.object({
 export type FileMetadata = z.infer<typeof FileMetadataSchema>;
 /** The item as written: what a reader defaults may be left out. */
 export type FileMetadataItem = z.input<typeof FileMetadataSchema>;
+
+/**
+ * The `USER#<id> | EVENT#<time>#<eventId>` item: one stored row (keys in #shared/keys.ts). Built by
+ * ProcessRecords (eventItemOf), read by the API's events route.
+ */
+export const EventItemSchema = z.object({
+  userId: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  value: z.number(),
+  timestamp: z.string(),
+  fileId: z.string(),
+  sourceKey: z.string(),
+  row: z.number(),
+});
+export type EventItem = z.infer<typeof EventItemSchema>;
