@@ -4,16 +4,10 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { numberEnv, requireEnv } from '#shared/config.ts';
 import { batchPutAll } from '#shared/dynamo.ts';
-import { ChunkNotFoundError, InvalidTaskInputError } from '#shared/errors.ts';
+import { ChunkNotFoundError } from '#shared/errors.ts';
 import { chunkKeyOf, partialKeyOf, processedKeyOf, storedMarkerKeyOf } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
-import {
-  type ChunkPartial,
-  ChunkTaskSchema,
-  parseTaskInput,
-  type StagedRow,
-  StagedRowSchema,
-} from '#shared/model.ts';
+import { type ChunkPartial, ChunkTaskSchema, decodeStagedChunk, parseTaskInput } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
 import { getObjectText, objectExists, putObject } from '#shared/s3.ts';
 import { eventItemOf, groupByDay, partialGroupsOf, processedRecordOf } from './chunk.ts';
@@ -27,30 +21,13 @@ const config = {
 
 const InputSchema = ChunkTaskSchema.extend({ executionArn: z.string() });
 
-const parseRows = (text: string, key: string): StagedRow[] =>
-  text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line, index) => {
-      // A corrupt chunk is a contract bug like a bad row: named, so the Map does not retry it.
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch {
-        throw new InvalidTaskInputError(`${key} line ${index + 1}: not JSON`);
-      }
-      const parsed = StagedRowSchema.safeParse(json);
-      if (!parsed.success) throw new InvalidTaskInputError(`${key} line ${index + 1}: not a staged row`);
-      return parsed.data;
-    });
-
 export const handler = withPowertools(async (event: unknown, _context: Context) => {
   const task = parseTaskInput(InputSchema, event, 'ProcessRecords');
   correlate({ executionArn: task.executionArn, fileId: task.fileId, key: task.key });
   const started = Date.now();
 
   const chunkKey = chunkKeyOf(task.fileId, task.chunk);
-  const rows = parseRows(
+  const rows = decodeStagedChunk(
     await getObjectText(task.bucket, chunkKey, (message) => new ChunkNotFoundError(message)),
     chunkKey,
   );

@@ -92,6 +92,28 @@ export const StagedRowSchema = z.object({
 });
 export type StagedRow = z.infer<typeof StagedRowSchema>;
 
+/** A staged chunk's text, as ValidateData writes it: one JSON row a line. */
+export const encodeStagedChunk = (rows: readonly StagedRow[]): string =>
+  `${rows.map((row) => JSON.stringify(row)).join('\n')}\n`;
+
+/** A staged chunk's rows, as ProcessRecords reads them; `key` names the chunk in the error of a corrupt one. */
+export const decodeStagedChunk = (text: string, key: string): StagedRow[] =>
+  text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line, index) => {
+      // A corrupt chunk is a contract bug like a bad row: named, so the Map does not retry it.
+      let json: unknown;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        throw new InvalidTaskInputError(`${key} line ${index + 1}: not JSON`);
+      }
+      const parsed = StagedRowSchema.safeParse(json);
+      if (!parsed.success) throw new InvalidTaskInputError(`${key} line ${index + 1}: not a staged row`);
+      return parsed.data;
+    });
+
 /** Per user and UTC day: [userId, date, eventCount, totalValue, sumOfSquares]. Arrays keep partials compact. */
 export const GroupSchema = z.tuple([z.string(), z.string(), z.number().int(), z.number(), z.number()]);
 export type Group = z.infer<typeof GroupSchema>;

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { pipeline, type Readable } from 'node:stream';
 import { type CsvError, parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
-import type { Validation } from '#shared/model.ts';
+import { encodeStagedChunk, type StagedRow, type Validation } from '#shared/model.ts';
 import { printable } from '#shared/text.ts';
 import { FileEncodingError, utf8Only } from './encoding.ts';
 import { type Columns, checkHeader, checkRow } from './rows.ts';
@@ -107,7 +107,7 @@ export const validateCsv = async (
   let validRows = 0;
   let rejectedRows = 0;
   let chunkCount = 0;
-  let buffer: string[] = [];
+  let buffer: StagedRow[] = [];
   const sample: Validation['rejectSample'] = [];
   const inFlight = new Set<Promise<void>>();
   // The first failed chunk upload; checked after every await so a failure is never lost or left unhandled.
@@ -121,7 +121,7 @@ export const validateCsv = async (
   const stage = async (): Promise<void> => {
     const index = chunkCount;
     chunkCount += 1;
-    const body = `${buffer.join('\n')}\n`;
+    const body = encodeStagedChunk(buffer);
     buffer = [];
     const upload: Promise<void> = sinks.stageChunk(index, body).then(
       () => {
@@ -229,7 +229,7 @@ export const validateCsv = async (
         continue;
       }
       validRows += 1;
-      buffer.push(JSON.stringify(check.row));
+      buffer.push(check.row);
       if (buffer.length >= options.chunkRows) {
         if (chunkCount >= options.maxChunks) {
           tooLarge = true;
