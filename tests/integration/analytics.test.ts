@@ -76,12 +76,15 @@ afterAll(async () => {
 describe('running totals from the table stream', () => {
   it('equal the sum of the stored rows across files', async () => {
     // one.csv: amy 1..8 (36); two.csv: amy 14 × 2 (28), bo 1+2; bo in one.csv 1+2+3.
-    expect(await totals('an-amy')).toMatchObject({
-      event_count: 22,
-      total_value: 64,
-      last_event_type: 'purchase',
-    });
+    expect(await totals('an-amy')).toMatchObject({ event_count: 22, total_value: 64 });
     expect(await totals('an-bo')).toMatchObject({ event_count: 5, total_value: 9 });
+  });
+
+  it("are served by the API with the type of the user's latest event, read from the newest EVENT# item", async () => {
+    const response = await fetch(`${pipeline.apiUrl}/users/an-amy/aggregates?from=2026-11-01&to=2026-11-30`);
+    const body = (await response.json()) as { totals: Record<string, unknown> };
+
+    expect(body.totals).toMatchObject({ event_count: 22, total_value: 64, last_event_type: 'purchase' });
   });
 
   it('do not change when the stream redelivers the lanes’ records', async () => {
