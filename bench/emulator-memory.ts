@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { clientConfig } from '../local/aws.ts';
-import { type EmulatorFlavour, startEmulator } from '../local/emulator.ts';
+import { createKeyedTable, type EmulatorFlavour, startEmulator } from '../local/emulator.ts';
 
 // What moto holds for a table with a stream: the same EVENT#-shaped items written to the emulator the
 // offline runtime starts and to plain moto_server, and each one's resident memory after.
@@ -19,21 +19,7 @@ const measure = async (flavour: EmulatorFlavour) => {
   });
   try {
     const ddb = new DynamoDBClient(clientConfig(emulator.endpoint, 'fn.Bench'));
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: 'events',
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: [
-          { AttributeName: 'PK', KeyType: 'HASH' },
-          { AttributeName: 'SK', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'PK', AttributeType: 'S' },
-          { AttributeName: 'SK', AttributeType: 'S' },
-        ],
-        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-      }),
-    );
+    await createKeyedTable(ddb, 'events');
     const before = rssMiB(Number(emulator.pid));
     let next = 0;
     await Promise.all(

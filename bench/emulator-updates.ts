@@ -1,8 +1,8 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { guardOf, totalsUpdateOf } from '../functions/stream-aggregator/totals.ts';
 import { clientConfig } from '../local/aws.ts';
-import { startEmulator } from '../local/emulator.ts';
+import { createKeyedTable, startEmulator } from '../local/emulator.ts';
 
 // How fast the emulator applies the stream aggregator's TOTALS update (the real expression, from
 // totalsUpdateOf), with 1, 16 and 64 updates in flight, straight to moto (no proxy). This rate bounds how
@@ -15,21 +15,7 @@ const TABLE = 'bench-updates';
 const emulator = await startEmulator(new URL('../', import.meta.url).pathname, () => undefined);
 try {
   const raw = new DynamoDBClient(clientConfig(emulator.endpoint, 'fn.Bench'));
-  await raw.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [
-        { AttributeName: 'PK', KeyType: 'HASH' },
-        { AttributeName: 'SK', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'PK', AttributeType: 'S' },
-        { AttributeName: 'SK', AttributeType: 'S' },
-      ],
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-    }),
-  );
+  await createKeyedTable(raw, TABLE);
   const ddb = DynamoDBDocumentClient.from(raw);
   const results: Record<string, number> = {};
   let sequence = 0;

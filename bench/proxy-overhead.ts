@@ -1,6 +1,6 @@
-import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { clientConfig } from '../local/aws.ts';
-import { startEmulator } from '../local/emulator.ts';
+import { createKeyedTable, startEmulator } from '../local/emulator.ts';
 import { Meter } from '../local/meter/meter.ts';
 import { MeteringProxy } from '../local/meter/proxy.ts';
 
@@ -16,21 +16,7 @@ const proxyUrl = await proxy.listen();
 
 const load = async (url: string, table: string) => {
   const ddb = new DynamoDBClient(clientConfig({ url }, 'fn.Bench'));
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [
-        { AttributeName: 'PK', KeyType: 'HASH' },
-        { AttributeName: 'SK', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'PK', AttributeType: 'S' },
-        { AttributeName: 'SK', AttributeType: 'S' },
-      ],
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
-    }),
-  );
+  await createKeyedTable(ddb, table);
   const started = Date.now();
   await Promise.all(
     Array.from({ length: WRITERS }, async (_, writer) => {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Endpoint } from './aws.ts';
 
 /** A free loopback port, chosen by the OS. */
@@ -102,3 +103,27 @@ export const startEmulator = async (
 
 /** Attaches to an emulator someone else runs (`--endpoint`); stopping it is theirs to do. */
 export const attachEmulator = (url: string): Emulator => ({ endpoint: { url }, stop: async () => undefined });
+
+/**
+ * A table keyed PK (hash) / SK (range) as template.yaml keys the real one, with a NEW_AND_OLD_IMAGES stream
+ * unless `stream` is false: what the emulator's own tests and benchmarks write to.
+ */
+export const createKeyedTable = async (ddb: DynamoDBClient, name: string, stream = true): Promise<void> => {
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'PK', KeyType: 'HASH' },
+        { AttributeName: 'SK', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'PK', AttributeType: 'S' },
+        { AttributeName: 'SK', AttributeType: 'S' },
+      ],
+      ...(stream
+        ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }
+        : {}),
+    }),
+  );
+};

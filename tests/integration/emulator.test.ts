@@ -10,7 +10,12 @@ import {
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../local/aws.ts';
-import { type Emulator, type EmulatorFlavour, startEmulator } from '../../local/emulator.ts';
+import {
+  createKeyedTable,
+  type Emulator,
+  type EmulatorFlavour,
+  startEmulator,
+} from '../../local/emulator.ts';
 import { readStreamRecords } from '../../local/event-sources.ts';
 import { projectRoot } from './support.ts';
 
@@ -230,20 +235,7 @@ describe('GetRecords from the emulator the offline runtime starts (answered with
 const queryPartitions = async (flavour: EmulatorFlavour) => {
   emulator = await startEmulator(projectRoot, () => undefined, { flavour });
   const ddb = new DynamoDBClient(clientConfig(emulator.endpoint));
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: 'sorted',
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [
-        { AttributeName: 'PK', KeyType: 'HASH' },
-        { AttributeName: 'SK', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'PK', AttributeType: 'S' },
-        { AttributeName: 'SK', AttributeType: 'S' },
-      ],
-    }),
-  );
+  await createKeyedTable(ddb, 'sorted', false);
   for (const pk of ['USER#b', 'USER#a', 'USER#c']) {
     await ddb.send(
       new BatchWriteItemCommand({
