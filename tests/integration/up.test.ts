@@ -58,26 +58,31 @@ describe('npm run local -- up', () => {
       csv(HEADER, [...userRows('inbox-ada', 7), ...userRows('inbox-bob', 3)]),
     );
 
-    const totals = await waitFor(
-      "ada's totals",
+    // Each user's page is applied by its own lane, in parallel: wait until both are in.
+    const totalsOf = async (userId: string) => {
+      const response = await fetch(`${apiUrl}/users/${userId}/aggregates`);
+      if (!response.ok) return undefined;
+      return ((await response.json()) as { totals?: { event_count?: number; total_value?: number } | null })
+        .totals;
+    };
+    const [ada, bob] = await waitFor(
+      'the totals of both users',
       async () => {
-        const response = await fetch(`${apiUrl}/users/inbox-ada/aggregates`);
-        if (!response.ok) return undefined;
-        const body = (await response.json()) as {
-          totals?: { event_count?: number; total_value?: number } | null;
-        };
-        return body.totals?.event_count === 7 ? body.totals : undefined;
+        const both = await Promise.all([totalsOf('inbox-ada'), totalsOf('inbox-bob')]);
+        return both[0]?.event_count === 7 && both[1]?.event_count === 3 ? both : undefined;
       },
       180_000,
     );
 
-    expect(totals).toMatchObject({ event_count: 7, total_value: 28 });
-    const bob = (await (await fetch(`${apiUrl}/users/inbox-bob/aggregates`)).json()) as {
-      totals: { event_count: number };
-    };
-    expect(bob.totals.event_count).toBe(3);
+    expect(ada).toMatchObject({ event_count: 7, total_value: 28 });
+    expect(bob).toMatchObject({ event_count: 3, total_value: 6 });
     expect(existsSync(join(inbox, 'dropped.csv'))).toBe(false);
     expect(existsSync(join(inbox, 'done', 'dropped.csv'))).toBe(true);
+    await waitFor(
+      'the summary line',
+      async () => (/uploads\/dropped\.csv {2}SUCCEEDED/.test(stderr) ? true : undefined),
+      30_000,
+    );
     expect(stderr).toMatch(/uploads\/dropped\.csv {2}SUCCEEDED {2}10 rows: 10 stored, 0 rejected/);
   });
 
