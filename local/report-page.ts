@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InvocationStats } from './lambda/runtime.ts';
-import type { CostReport } from './meter/cost.ts';
+import { type CostReport, usd } from './meter/cost.ts';
 import type { MeterSnapshot } from './meter/meter.ts';
 import type { FileReport } from './report.ts';
 import type { ExecutionRecord, TimelineSpan } from './stepfunctions.ts';
@@ -30,8 +30,6 @@ const html = (text: unknown): string =>
   );
 const num = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
-const usd = (n: number) =>
-  n >= 0.01 ? `$${n.toFixed(2)}` : `$${n.toPrecision(3).replace(/\.?0+(e|$)/, '$1')}`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 
 const STATUS_CLASS: Record<string, string> = {

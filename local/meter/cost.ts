@@ -237,7 +237,8 @@ export const priceSnapshot = (
   };
 };
 
-const usd = (value: number): string =>
+/** Dollars as every cost figure of the offline runtime shows them (terminal block, run report). */
+export const usd = (value: number): string =>
   value >= 1 ? `$${value.toFixed(2)}` : value >= 0.01 ? `$${value.toFixed(4)}` : `$${value.toPrecision(3)}`;
 const percent = (share: number): string => `${Math.round(share * 100)}%`;
 const megabytes = (gb: number): string => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { usd } from '../../local/meter/cost.ts';
 import { csv, HEADER, projectRoot, userRows } from './support.ts';
 
 // The run report as a person sees it: `npm run local -- run` on real files, then the page it wrote opened in
@@ -89,10 +90,7 @@ describe('the run report page, in Chromium', () => {
       expect.arrayContaining(['ValidateData', 'ProcessRecords', 'AggregateResults', 'StoreResults']),
     );
 
-    const total = document.cost.totalUsd;
-    const shown =
-      total >= 0.01 ? `$${total.toFixed(2)}` : `$${total.toPrecision(3).replace(/\.?0+(e|$)/, '$1')}`;
-    expect(await page.locator('#cost-total').innerText()).toContain(shown);
+    expect(await page.locator('#cost-total').innerText()).toContain(usd(document.cost.totalUsd));
     expect(await page.locator('#cost-by-service g.bar').count()).toBeGreaterThan(3);
 
     mkdirSync(ARTIFACTS, { recursive: true });
