@@ -25,9 +25,9 @@ import type { ExecutionEvent, ExecutionRecord } from '../local/stepfunctions.ts'
 // Rows are spread over the users (user = row × 7919 mod users) and evenly over the days, files in time
 // order (100 files of one day = one file every ~15 minutes). Files are uploaded in that order, the next
 // one when fewer than K are still running: a day brings its files one after another, and uploading all at
-// once would only make them queue for the environments past their tasks' timeouts. The emulator (moto, one Python process) is
-// the bottleneck offline; AWS scales each stage out. Times compare changes to this code on one machine,
-// not what the deployed pipeline does; counts and cost do not depend on the machine.
+// once would only make them queue for the environments past their tasks' timeouts. The emulator (moto, one
+// Python process) is the bottleneck offline; AWS scales each stage out. Times compare changes to this code
+// on one machine, not what the deployed pipeline does; counts and cost do not depend on the machine.
 
 const { values } = parseArgs({
   allowNegative: true,
@@ -174,19 +174,19 @@ const main = async () => {
     const inFlight = Math.max(1, Number(values['in-flight']));
     const uploads: Awaited<ReturnType<OfflinePipeline['upload']>>[] = [];
     const executions: ExecutionRecord[] = [];
-    for (const path of paths) {
+    // Uploads finish in the order they were made: wait for the oldest one still running.
+    const waitForOldest = async () => {
       const oldest = uploads[executions.length];
-      if (uploads.length - executions.length >= inFlight && oldest !== undefined) {
-        executions.push(await pipeline.waitForExecution(oldest.executionName, 6 * 3600_000));
-        if (executions.length % 10 === 0) progress(`  ${executions.length}/${files} files finished`);
-      }
-      uploads.push(await pipeline.upload(path));
-    }
-    for (const upload of uploads.slice(executions.length)) {
-      executions.push(await pipeline.waitForExecution(upload.executionName, 6 * 3600_000));
+      if (oldest === undefined) return;
+      executions.push(await pipeline.waitForExecution(oldest.executionName, 6 * 3600_000));
       if (files > 1 && executions.length % 10 === 0)
         progress(`  ${executions.length}/${files} files finished`);
+    };
+    for (const path of paths) {
+      if (uploads.length - executions.length >= inFlight) await waitForOldest();
+      uploads.push(await pipeline.upload(path));
     }
+    while (executions.length < uploads.length) await waitForOldest();
     const workflowMs = Date.now() - started;
     const stream = pipeline.sources.find((source): source is StreamSource => source instanceof StreamSource);
     const streamAtWorkflowEnd = stream?.delivered ?? 0;
