@@ -129,11 +129,12 @@ const writesOf = (counts: MeterSnapshot, itemType: string): number =>
     .reduce((total, write) => total + write.writes, 0);
 const invocationsOf = (counts: MeterSnapshot, functionId: string): number =>
   counts.lambda.find((fn) => fn.functionId === functionId)?.invocations ?? 0;
-const requestsOf = (counts: MeterSnapshot, service: string, operation: string): number =>
+/** Calls one principal (`fn.<Function>`, …) made of one operation. */
+const callsOf = (counts: MeterSnapshot, principal: string, service: string, operation: string): number =>
   counts.requests
     .filter(
       (request) =>
-        request.service === service && request.operation === operation && request.principal !== 'offline',
+        request.principal === principal && request.service === service && request.operation === operation,
     )
     .reduce((total, request) => total + request.count, 0);
 
@@ -142,6 +143,8 @@ const architecture = (data: RunReportData): string => {
   const { counts } = data.cost;
   const rows = data.files.reduce((total, file) => total + file.report.rows.total, 0);
   const rejected = data.files.reduce((total, file) => total + file.report.rows.rejected, 0);
+  // The Map's items, not ProcessRecords' invocations: a retried chunk is invoked twice.
+  const chunks = data.files.reduce((total, file) => total + (file.execution?.map.total ?? 0), 0);
   const boxes: [string, number, number][] = [
     ['uploads/', 10, 20],
     ['ValidateData', 260, 20],
@@ -157,7 +160,7 @@ const architecture = (data: RunReportData): string => {
   const at = new Map(boxes.map(([name, x, y]) => [name, { x, y }]));
   const edges: [string, string, string][] = [
     ['uploads/', 'ValidateData', `${num(data.files.length)} files, ${num(rows)} rows`],
-    ['ValidateData', 'ProcessRecords', `${num(invocationsOf(counts, 'ProcessRecordsFunction'))} chunks`],
+    ['ValidateData', 'ProcessRecords', `${num(chunks)} chunks`],
     ['ProcessRecords', 'DynamoDB EVENT#', `${num(writesOf(counts, 'EVENT#'))} writes`],
     ['ValidateData', 'rejected/', `${num(rejected)} rows`],
     ['StoreResults', 'LANE# → stream', `${num(writesOf(counts, 'LANE#PAGE'))} pages`],
@@ -171,7 +174,11 @@ const architecture = (data: RunReportData): string => {
       'TOTALS, DAILY#',
       `${num(writesOf(counts, 'USER#TOTALS') + writesOf(counts, 'DAILY#'))} writes`,
     ],
-    ['TOTALS, DAILY#', 'Inference', `${num(requestsOf(counts, 'sns', 'Publish'))} SNS messages`],
+    [
+      'TOTALS, DAILY#',
+      'Inference',
+      `${num(callsOf(counts, 'fn.StreamAggregatorFunction', 'sns', 'Publish'))} SNS messages (events, alerts)`,
+    ],
   ];
   const w = 130;
   const h = 36;

@@ -29,6 +29,7 @@ const execution = (): ExecutionRecord =>
   ({
     startDate: new Date(START),
     stopDate: new Date(START + 4000),
+    map: { total: 2, done: 2 },
     timeline: [
       { state: 'ValidateData', start: START, end: START + 1000, outcome: 'succeeded', retries: 0 },
       { state: 'ProcessRecords', start: START + 1000, end: START + 3000, outcome: 'succeeded', retries: 0 },
@@ -85,6 +86,7 @@ describe('the run report page', () => {
     expect(html.match(/<g class="span state/g)).toHaveLength(2);
     expect(html).toContain('data-index="1" data-retries="2"');
     expect(html).toContain('↻2');
+    expect(html).toContain('2 chunks</text>');
   });
 
   it('is self-contained: no script and nothing fetched from the network', () => {
