@@ -6,7 +6,6 @@ import {
 } from '@aws-lambda-powertools/event-handler/http';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { ddb } from '#shared/clients.ts';
 import { requireEnv } from '#shared/config.ts';
 import { withPowertools } from '#shared/middleware.ts';
 import { logger, metrics } from '#shared/powertools.ts';
@@ -22,7 +21,7 @@ import {
 } from './input.ts';
 import { type ApiDeps, getFileStatus, getUserAggregates, listUserEvents, listUserScores } from './queries.ts';
 
-const deps: ApiDeps = { ddb, table: requireEnv('TABLE_NAME') };
+const deps: ApiDeps = { table: requireEnv('TABLE_NAME') };
 
 const app = new Router({ logger });
 

@@ -1,5 +1,6 @@
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import { ddb } from '#shared/clients.ts';
 import { dailySk, dayBucketsOf, FILE_METADATA_SK, filePk, TOTALS_SK, userPk } from '#shared/keys.ts';
 import { EventItemSchema, FileMetadataSchema } from '#shared/model.ts';
 import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
@@ -8,7 +9,6 @@ import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
 // is exactly what is declared here, never a raw item with internal attributes.
 
 export interface ApiDeps {
-  ddb: DynamoDBDocumentClient;
   table: string;
 }
 
@@ -66,7 +66,7 @@ const readDaily = async (
   const daily: z.infer<typeof DailySchema>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await deps.ddb.send(
+    const page = await ddb.send(
       new QueryCommand({
         TableName: deps.table,
         KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
@@ -116,7 +116,7 @@ const withBuckets = (
  * file applied out of event-time order fails (functions/stream-aggregator/totals.ts).
  */
 const readLatestEventType = async (deps: ApiDeps, userId: string): Promise<string | null> => {
-  const { Items } = await deps.ddb.send(
+  const { Items } = await ddb.send(
     new QueryCommand({
       TableName: deps.table,
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
@@ -135,7 +135,7 @@ export const getUserAggregates = async (
   range: { from: string; to: string },
 ): Promise<UserAggregates> => {
   const [{ Item }, daily, latestType] = await Promise.all([
-    deps.ddb.send(new GetCommand({ TableName: deps.table, Key: { PK: userPk(userId), SK: TOTALS_SK } })),
+    ddb.send(new GetCommand({ TableName: deps.table, Key: { PK: userPk(userId), SK: TOTALS_SK } })),
     readDaily(deps, userId, range),
     readLatestEventType(deps, userId),
   ]);
@@ -156,7 +156,7 @@ export const listUserEvents = async (
   const lower = `${EVENT_PREFIX}${query.from ?? ''}`;
   const upper = `${EVENT_PREFIX}${query.to ?? ''}${HIGH}`;
   const inRange = (key: CursorKey) => key.PK === pk && key.SK >= lower && key.SK <= upper;
-  const page = await deps.ddb.send(
+  const page = await ddb.send(
     new QueryCommand({
       TableName: deps.table,
       KeyConditionExpression: 'PK = :pk AND SK BETWEEN :lower AND :upper',
@@ -179,7 +179,7 @@ export const listUserScores = async (
 ): Promise<Page<z.infer<typeof ScoreSchema>>> => {
   const pk = userPk(userId);
   const belongs = (key: CursorKey) => key.PK === pk && key.SK.startsWith(SCORE_PREFIX);
-  const page = await deps.ddb.send(
+  const page = await ddb.send(
     new QueryCommand({
       TableName: deps.table,
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
@@ -196,7 +196,7 @@ export const listUserScores = async (
 
 /** The FILE# metadata of an upload key, or null when no outcome was recorded for it. */
 export const getFileStatus = async (deps: ApiDeps, key: string): Promise<FileView | null> => {
-  const { Item } = await deps.ddb.send(
+  const { Item } = await ddb.send(
     new GetCommand({ TableName: deps.table, Key: { PK: filePk(key), SK: FILE_METADATA_SK } }),
   );
   return Item ? FileSchema.parse(Item) : null;

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
+import { ddb } from '#shared/clients.ts';
 import { mapWithConcurrency } from '#shared/concurrency.ts';
 import { appliedPageSk, filePk, laneOf, scoringPageKeyOf } from '#shared/keys.ts';
 import type { LanePage, ScoringPage, UsersAggregatedEvent } from '#shared/model.ts';
@@ -10,7 +11,6 @@ import { type LaneRecord, parseLaneRecord } from './records.ts';
 import { applyContribution, type TotalsDeps } from './totals.ts';
 
 export interface AggregatorDeps extends TotalsDeps, AlertDeps {
-  ddb: DynamoDBDocumentClient;
   /** Reads a page object from staging/. */
   readPage: (bucket: string, key: string) => Promise<LanePage>;
   /** Writes the page's scoring input to staging/ for inference. */
@@ -45,7 +45,7 @@ const applyPage = async (
 ): Promise<Omit<BatchOutcome, 'failures' | 'pages'>> => {
   const nothing = { skippedPages: 0, users: 0, closedDays: 0, alerts: 0 };
   // A page handed to its lane twice (a retried StoreResults) was applied the first time.
-  const { Item: marker } = await deps.ddb.send(
+  const { Item: marker } = await ddb.send(
     new GetCommand({ TableName: deps.table, Key: markerKey(record), ConsistentRead: true }),
   );
   if (marker !== undefined) return { ...nothing, skippedPages: 1 };
@@ -113,7 +113,7 @@ const applyPage = async (
     users: results.length,
   });
   try {
-    await deps.ddb.send(
+    await ddb.send(
       new PutCommand({
         TableName: deps.table,
         Item: {

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
-import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PublishCommand, type PublishCommandInput } from '@aws-sdk/client-sns';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ddb, sns } from '#shared/clients.ts';
 import { TOTALS_SK, userPk } from '#shared/keys.ts';
 import { AlertPublishError } from './errors.ts';
 import type { TotalsState } from './totals.ts';
@@ -27,8 +28,6 @@ export interface AlertPolicy {
 }
 
 export interface AlertDeps {
-  ddb: DynamoDBDocumentClient;
-  sns: SNSClient;
   table: string;
   topicArn: string;
   policy: AlertPolicy;
@@ -58,7 +57,7 @@ export const alertMessageOf = (
 
 const markAlerted = async (deps: AlertDeps, userId: string, multiple: number): Promise<void> => {
   try {
-    await deps.ddb.send(
+    await ddb.send(
       new UpdateCommand({
         TableName: deps.table,
         Key: { PK: userPk(userId), SK: TOTALS_SK },
@@ -85,7 +84,7 @@ export const publishPendingAlerts = async (
   let failure: unknown;
   for (const multiple of multiples) {
     try {
-      await deps.sns.send(
+      await sns.send(
         new PublishCommand(
           alertMessageOf(deps.topicArn, userId, multiple * deps.policy.threshold, state.eventCount),
         ),

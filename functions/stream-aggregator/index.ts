@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { ddb, sns } from '#shared/clients.ts';
+import { sns } from '#shared/clients.ts';
 import { booleanEnv, positiveIntegerEnv, requireEnv } from '#shared/config.ts';
 import { ChunkNotFoundError } from '#shared/errors.ts';
 import { withPowertools } from '#shared/middleware.ts';
@@ -14,8 +14,6 @@ import { type AggregatorDeps, aggregateBatch } from './aggregate.ts';
 const pipelineEventsTopicArn = requireEnv('PIPELINE_EVENTS_TOPIC_ARN');
 
 const deps: AggregatorDeps = {
-  ddb,
-  sns,
   table: requireEnv('TABLE_NAME'),
   topicArn: requireEnv('ALERTS_TOPIC_ARN'),
   policy: {

@@ -1,11 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-  type UpdateCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import { ddb } from '#shared/clients.ts';
 import {
   bucketCountAttribute,
   bucketValueAttribute,
@@ -65,7 +61,6 @@ export const partsOf = (user: UserContribution): UserContribution[] => {
 };
 
 export interface TotalsDeps {
-  ddb: DynamoDBDocumentClient;
   table: string;
 }
 
@@ -144,7 +139,7 @@ export const totalsUpdateOf = (
 };
 
 const readTotals = async (deps: TotalsDeps, userId: string): Promise<Record<string, unknown>> => {
-  const { Item } = await deps.ddb.send(
+  const { Item } = await ddb.send(
     new GetCommand({
       TableName: deps.table,
       Key: { PK: userPk(userId), SK: TOTALS_SK },
@@ -164,7 +159,7 @@ const applyOnce = async (
   appliedAt: string,
 ): Promise<{ item: Record<string, unknown>; applied: boolean }> => {
   try {
-    const { Attributes } = await deps.ddb.send(
+    const { Attributes } = await ddb.send(
       new UpdateCommand(totalsUpdateOf(deps.table, part, guard, appliedAt)),
     );
     return { item: Attributes ?? {}, applied: true };
@@ -214,7 +209,7 @@ const closeDays = async (
       return `#n${i} :n${i}, #v${i} :v${i}`;
     });
     try {
-      await deps.ddb.send(
+      await ddb.send(
         new UpdateCommand({
           TableName: deps.table,
           Key: { PK: userPk(userId), SK: sk },
@@ -239,7 +234,7 @@ const closeDays = async (
       ]),
     );
     try {
-      await deps.ddb.send(
+      await ddb.send(
         new UpdateCommand({
           TableName: deps.table,
           Key: { PK: userPk(userId), SK: TOTALS_SK },

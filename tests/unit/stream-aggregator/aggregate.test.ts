@@ -1,5 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -50,8 +48,6 @@ const depsWith = (objects: Record<string, LanePage> = {}): Deps => {
   const scoring: Deps['scoring'] = [];
   const published: UsersAggregatedEvent[] = [];
   return {
-    ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})),
-    sns: new SNSClient({}),
     table: 'test-table',
     topicArn: 'arn:aws:sns:us-east-1:123456789012:alerts',
     policy: { threshold: 1000, everyMultiple: true },

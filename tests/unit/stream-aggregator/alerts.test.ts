@@ -1,4 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -40,8 +39,6 @@ describe('publishPendingAlerts', () => {
   const ddbMock = mockClient(DynamoDBDocumentClient);
   const snsMock = mockClient(SNSClient);
   const deps = {
-    ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})),
-    sns: new SNSClient({}),
     table: 'test-table',
     topicArn: 'arn:aws:sns:us-east-1:123456789012:alerts',
     policy: everyMultiple,

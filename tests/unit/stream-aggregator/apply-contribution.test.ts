@@ -1,4 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -8,7 +7,7 @@ import { applyContribution, guardOf, totalsUpdateOf } from '../../../functions/s
 import { bucketsItem, conditionFailed, datesFrom, LANE_SEQ, totalsKeyOf, userOf } from './lanes.ts';
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
-const deps = { ddb: DynamoDBDocumentClient.from(new DynamoDBClient({})), table: 'test-table' };
+const deps = { table: 'test-table' };
 
 // The lane's second page, so that a user can be at the lane's first one.
 const SEQUENCE = padSequence(LANE_SEQ.lane0Page1);
