@@ -1,8 +1,17 @@
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { ddb } from '#shared/clients.ts';
-import { dailySk, dayBucketsOf, FILE_METADATA_SK, filePk, TOTALS_SK, userPk } from '#shared/keys.ts';
-import { EventItemSchema, FileMetadataSchema } from '#shared/model.ts';
+import {
+  dailySk,
+  dayBucketsOf,
+  EVENT_SK_PREFIX,
+  FILE_METADATA_SK,
+  filePk,
+  SCORE_SK_PREFIX,
+  TOTALS_SK,
+  userPk,
+} from '#shared/keys.ts';
+import { EventItemSchema, FileMetadataSchema, ScoreItemSchema, TotalsItemSchema } from '#shared/model.ts';
 import { type CursorKey, decodeCursor, encodeCursor } from './input.ts';
 
 // Reads behind the API routes. Stored items are parsed into the response shapes, so what leaves the API
@@ -12,16 +21,15 @@ export interface ApiDeps {
   table: string;
 }
 
-const EVENT_PREFIX = 'EVENT#';
-const SCORE_PREFIX = 'SCORE#';
 /** Sorts after every character a key can hold, so `<prefix><x>\uffff` closes the range of x. */
 const HIGH = '\uffff';
 
-const TotalsSchema = z.object({
-  event_count: z.number().default(0),
-  total_value: z.number().default(0),
-  last_updated: z.string().nullable().default(null),
-});
+/** What /users/{id}/aggregates answers of the TOTALS item. */
+const TotalsSchema = TotalsItemSchema.pick({
+  event_count: true,
+  total_value: true,
+  last_updated: true,
+}).strip();
 
 const DailySchema = z.object({ date: z.string(), event_count: z.number(), total_value: z.number() });
 
@@ -35,16 +43,8 @@ const EventSchema = EventItemSchema.pick({
   row: true,
 });
 
-const ScoreSchema = z.object({
-  fileId: z.string(),
-  score: z.number(),
-  zScore: z.number().nullable(),
-  label: z.string(),
-  model: z.string(),
-  eventCount: z.number(),
-  meanValue: z.number(),
-  computedAt: z.string(),
-});
+/** What /users/{id}/scores lists of each SCORE# item. */
+const ScoreSchema = ScoreItemSchema.omit({ userId: true, sourceKey: true });
 
 /** What /files/{key+} answers: the FILE# item but its execution (an internal ARN). */
 const FileSchema = FileMetadataSchema.omit({ executionArn: true });
@@ -120,7 +120,7 @@ const readLatestEventType = async (deps: ApiDeps, userId: string): Promise<strin
     new QueryCommand({
       TableName: deps.table,
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-      ExpressionAttributeValues: { ':pk': userPk(userId), ':prefix': EVENT_PREFIX },
+      ExpressionAttributeValues: { ':pk': userPk(userId), ':prefix': EVENT_SK_PREFIX },
       ScanIndexForward: false,
       Limit: 1,
     }),
@@ -153,8 +153,8 @@ export const listUserEvents = async (
   query: { from?: string | undefined; to?: string | undefined; limit: number; cursor?: string | undefined },
 ): Promise<Page<z.infer<typeof EventSchema>>> => {
   const pk = userPk(userId);
-  const lower = `${EVENT_PREFIX}${query.from ?? ''}`;
-  const upper = `${EVENT_PREFIX}${query.to ?? ''}${HIGH}`;
+  const lower = `${EVENT_SK_PREFIX}${query.from ?? ''}`;
+  const upper = `${EVENT_SK_PREFIX}${query.to ?? ''}${HIGH}`;
   const inRange = (key: CursorKey) => key.PK === pk && key.SK >= lower && key.SK <= upper;
   const page = await ddb.send(
     new QueryCommand({
@@ -178,12 +178,12 @@ export const listUserScores = async (
   query: { limit: number; cursor?: string | undefined },
 ): Promise<Page<z.infer<typeof ScoreSchema>>> => {
   const pk = userPk(userId);
-  const belongs = (key: CursorKey) => key.PK === pk && key.SK.startsWith(SCORE_PREFIX);
+  const belongs = (key: CursorKey) => key.PK === pk && key.SK.startsWith(SCORE_SK_PREFIX);
   const page = await ddb.send(
     new QueryCommand({
       TableName: deps.table,
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-      ExpressionAttributeValues: { ':pk': pk, ':prefix': SCORE_PREFIX },
+      ExpressionAttributeValues: { ':pk': pk, ':prefix': SCORE_SK_PREFIX },
       Limit: query.limit,
       ExclusiveStartKey: query.cursor === undefined ? undefined : decodeCursor(query.cursor, belongs),
     }),

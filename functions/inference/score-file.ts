@@ -1,6 +1,6 @@
 import { type BatchWriteOptions, batchPutAll } from '#shared/dynamo.ts';
 import { scoreSk, userPk } from '#shared/keys.ts';
-import type { ScoringPage, UsersAggregatedEvent } from '#shared/model.ts';
+import type { ScoreItem, ScoringPage, UsersAggregatedEvent } from '#shared/model.ts';
 import { ScoringInputMismatchError } from './errors.ts';
 import type { Score, Scorer } from './scorer.ts';
 
@@ -20,7 +20,14 @@ interface ScoreItemParts {
   computedAt: string;
 }
 
-const scoreItemOf = ({ score, eventCount, event, model, computedAt }: ScoreItemParts) => ({
+/** The SCORE# item (#shared/model.ts, ScoreItemSchema) with its keys. */
+const scoreItemOf = ({
+  score,
+  eventCount,
+  event,
+  model,
+  computedAt,
+}: ScoreItemParts): ScoreItem & { PK: string; SK: string; type: 'SCORE' } => ({
   PK: userPk(score.userId),
   SK: scoreSk(event.fileId),
   type: 'SCORE',

@@ -24,13 +24,17 @@ export const executionNameOf = (key: string, fileId: string): string => {
 };
 
 export const userPk = (userId: string): string => `USER#${userId}`;
-export const eventSk = (timestamp: string, eventId: string): string => `EVENT#${timestamp}#${eventId}`;
+/** Sort-key prefixes of a user's item collections; the API queries a collection by its prefix. */
+export const EVENT_SK_PREFIX = 'EVENT#';
+export const SCORE_SK_PREFIX = 'SCORE#';
+export const eventSk = (timestamp: string, eventId: string): string =>
+  `${EVENT_SK_PREFIX}${timestamp}#${eventId}`;
 /** A user's closed days of one month (`DAILY#<yyyy-mm>`), as day buckets: one item per user-month, not per day. */
 export const dailySk = (date: string): string => `DAILY#${date.slice(0, 7)}`;
 export const TOTALS_SK = 'TOTALS';
 export const TOTALS_TYPE = 'TOTALS';
 export const DAILY_TYPE = 'DAILY';
-export const scoreSk = (fileId: string): string => `SCORE#${fileId}`;
+export const scoreSk = (fileId: string): string => `${SCORE_SK_PREFIX}${fileId}`;
 export const filePk = (key: string): string => `FILE#${key}`;
 export const FILE_METADATA_SK = 'METADATA';
 export const FILES_GSI1PK = 'FILES';

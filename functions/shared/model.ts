@@ -271,3 +271,37 @@ export const EventItemSchema = z.object({
   row: z.number(),
 });
 export type EventItem = z.infer<typeof EventItemSchema>;
+
+/**
+ * The `USER#<id> | TOTALS` item: a user's running totals, with the recent days' buckets (keys.ts,
+ * dayBucketsOf). Written by the stream aggregator under its lane's guard (`applied_seq`), read by the API.
+ */
+export const TotalsItemSchema = z
+  .object({
+    event_count: z.number().default(0),
+    total_value: z.number().default(0),
+    sum_squares: z.number().default(0),
+    alerted_multiple: z.number().int().nonnegative().default(0),
+    applied_seq: z.string().optional(),
+    last_updated: z.string().nullable().default(null),
+  })
+  .loose();
+export type TotalsItem = z.infer<typeof TotalsItemSchema>;
+
+/**
+ * The `USER#<id> | SCORE#<fileId>` item: one anomalous user of one file. Written by inference
+ * (scoreItemOf), read by the API's scores route.
+ */
+export const ScoreItemSchema = z.object({
+  userId: z.string(),
+  fileId: z.string(),
+  sourceKey: z.string(),
+  score: z.number(),
+  zScore: z.number().nullable(),
+  label: z.string(),
+  model: z.string(),
+  eventCount: z.number(),
+  meanValue: z.number(),
+  computedAt: z.string(),
+});
+export type ScoreItem = z.infer<typeof ScoreItemSchema>;

@@ -1,6 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
 import { ddb } from '#shared/clients.ts';
 import {
   bucketCountAttribute,
@@ -12,7 +11,7 @@ import {
   TOTALS_TYPE,
   userPk,
 } from '#shared/keys.ts';
-import type { UserContribution } from '#shared/model.ts';
+import { type TotalsItem, TotalsItemSchema, type UserContribution } from '#shared/model.ts';
 import { TotalsConflictError } from './errors.ts';
 
 /*
@@ -78,17 +77,6 @@ export interface ApplyResult extends TotalsState {
    */
   after?: { eventCount: number; totalValue: number; sumSquares: number };
 }
-
-const TotalsItemSchema = z
-  .object({
-    event_count: z.number().default(0),
-    total_value: z.number().default(0),
-    sum_squares: z.number().default(0),
-    alerted_multiple: z.number().int().nonnegative().default(0),
-    applied_seq: z.string().optional(),
-  })
-  .loose();
-type TotalsItem = z.infer<typeof TotalsItemSchema>;
 
 const stateOf = (item: TotalsItem): TotalsState => ({
   eventCount: item.event_count,
