@@ -19,8 +19,11 @@ const newest = (path: string): number => {
 
 export const buildDirOf = (root: string) => join(root, '.aws-sam', 'build');
 
+/** The template sam build writes beside its artifacts, with each function's built CodeUri and Handler. */
+export const builtTemplateOf = (root: string) => join(buildDirOf(root), 'template.yaml');
+
 export const isBuildFresh = (root: string): boolean => {
-  const marker = join(buildDirOf(root), 'template.yaml');
+  const marker = builtTemplateOf(root);
   if (!existsSync(marker)) return false;
   const sources = ['functions', 'layers', 'template.yaml'].map((path) => newest(join(root, path)));
   return statSync(marker).mtimeMs >= Math.max(...sources);
@@ -49,4 +52,14 @@ export const samBuild = async (root: string, log: (line: string) => void): Promi
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   if (code !== 0) throw new Error(`sam build failed (exit ${code}):\n${output.slice(-4000)}`);
+};
+
+/** Builds when asked to, or when `auto` finds the build older than its sources. */
+export const ensureBuild = async (
+  root: string,
+  mode: 'auto' | 'always' | 'never',
+  log: (line: string) => void,
+): Promise<void> => {
+  if (mode === 'always' || (mode === 'auto' && !isBuildFresh(root))) await samBuild(root, log);
+  else log('build: .aws-sam/build is up to date');
 };

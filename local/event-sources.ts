@@ -92,19 +92,21 @@ const queueIsEmpty = async (sqs: SQSClient, queueUrl: string): Promise<boolean> 
   );
 };
 
+export interface AsyncInvokeSettings {
+  queueUrl: string;
+  functionId: string;
+  functionArn: string;
+  maxRetries: number;
+  onFailureQueueUrl?: string;
+}
+
 /** EventBridge rule → function: asynchronous invocation with Lambda's retries and on-failure destination. */
 export class AsyncInvokeSource extends Poller {
   readonly name: string;
   private readonly context: SourceContext;
-  private readonly settings: {
-    queueUrl: string;
-    functionId: string;
-    functionArn: string;
-    maxRetries: number;
-    onFailureQueueUrl?: string;
-  };
+  private readonly settings: AsyncInvokeSettings;
 
-  constructor(context: SourceContext, settings: AsyncInvokeSource['settings']) {
+  constructor(context: SourceContext, settings: AsyncInvokeSettings) {
     super();
     this.context = context;
     this.settings = settings;
@@ -221,19 +223,21 @@ const failedIdentifiers = (result: unknown): string[] =>
     String(failure.itemIdentifier),
   );
 
+export interface SqsSourceSettings {
+  queueUrl: string;
+  queueArn: string;
+  functionId: string;
+  batchSize: number;
+  reportBatchItemFailures: boolean;
+}
+
 /** SQS → function event source mapping with ReportBatchItemFailures. */
 export class SqsSource extends Poller {
   readonly name: string;
   private readonly context: SourceContext;
-  private readonly settings: {
-    queueUrl: string;
-    queueArn: string;
-    functionId: string;
-    batchSize: number;
-    reportBatchItemFailures: boolean;
-  };
+  private readonly settings: SqsSourceSettings;
 
-  constructor(context: SourceContext, settings: SqsSource['settings']) {
+  constructor(context: SourceContext, settings: SqsSourceSettings) {
     super();
     this.context = context;
     this.settings = settings;
@@ -368,6 +372,21 @@ export const toLambdaStreamRecord = (record: StreamRecord, streamArn: string) =>
 };
 type LambdaStreamRecord = ReturnType<typeof toLambdaStreamRecord>;
 
+export interface StreamSourceSettings {
+  streamArn: string;
+  functionId: string;
+  functionArn: string;
+  batchSize: number;
+  /** Concurrent batches per shard (Lambda's ParallelizationFactor, 1–10). */
+  parallelization: number;
+  startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  filters?: { Pattern: string }[];
+  bisectOnError: boolean;
+  maxRetries: number;
+  reportBatchItemFailures: boolean;
+  onFailureQueueUrl?: string;
+}
+
 /**
  * DynamoDB Streams → function event source mapping: filters, batches, partial failures, bisect, retries, and
  * `ParallelizationFactor` concurrent batches per shard. As Lambda does, records are spread over the
@@ -378,20 +397,7 @@ export class StreamSource extends Poller {
   readonly name: string;
   private readonly context: SourceContext;
   private readonly streams: DynamoDBStreamsClient;
-  private readonly settings: {
-    streamArn: string;
-    functionId: string;
-    functionArn: string;
-    batchSize: number;
-    /** Concurrent batches per shard (Lambda's ParallelizationFactor, 1–10). */
-    parallelization: number;
-    startingPosition: 'TRIM_HORIZON' | 'LATEST';
-    filters?: { Pattern: string }[];
-    bisectOnError: boolean;
-    maxRetries: number;
-    reportBatchItemFailures: boolean;
-    onFailureQueueUrl?: string;
-  };
+  private readonly settings: StreamSourceSettings;
   private readonly keep: (record: unknown) => boolean;
   /** Records read and kept but not yet handed to a batch, one queue per concurrent batch slot. */
   private readonly slots: LambdaStreamRecord[][];
@@ -401,7 +407,7 @@ export class StreamSource extends Poller {
   delivered = 0;
   filteredOut = 0;
 
-  constructor(context: SourceContext, streams: DynamoDBStreamsClient, settings: StreamSource['settings']) {
+  constructor(context: SourceContext, streams: DynamoDBStreamsClient, settings: StreamSourceSettings) {
     super();
     this.context = context;
     this.streams = streams;

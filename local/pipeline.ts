@@ -10,13 +10,21 @@ import { executionNameOf, FILE_METADATA_SK, fileIdOf, filePk } from '../function
 import type { FileRef } from '../functions/shared/model.ts';
 import { LocalApi, routesOf } from './api.ts';
 import { clientConfig, DUMMY_CREDENTIALS, type Endpoint, REGION } from './aws.ts';
-import { buildDirOf, isBuildFresh, samBuild } from './build.ts';
+import { buildDirOf, builtTemplateOf, ensureBuild } from './build.ts';
 import { type DeliveryChaos, DeliveryChaosControl, type DeliveryFigures } from './chaos.ts';
+import {
+  type Build,
+  deploymentsOf,
+  type EventSourceSpec,
+  eventSourcesOf,
+  stateMachineOf,
+} from './deployment.ts';
 import { attachEmulator, type Emulator, freePort, startEmulator } from './emulator.ts';
 import {
   AsyncInvokeSource,
   type EventSource,
   readStreamRecords,
+  type SourceContext,
   SqsSource,
   StreamSource,
 } from './event-sources.ts';
@@ -28,7 +36,7 @@ import { Meter, type MeterSnapshot } from './meter/meter.ts';
 import { type FaultFigures, MeteringProxy, type ProxyFault } from './meter/proxy.ts';
 import { type Provisioned, provision, resolverContextOf } from './provision.ts';
 import { type ExecutionEvent, type ExecutionRecord, LocalStepFunctions } from './stepfunctions.ts';
-import { functionsOf, type Json, loadTemplate, resourcesOfType, type Template } from './template.ts';
+import { functionsOf, loadTemplate, type Template } from './template.ts';
 
 export interface OfflineOptions {
   root: string;
@@ -55,7 +63,74 @@ export interface Uploaded {
   executionName: string;
 }
 
-const asString = (value: Json): string => (typeof value === 'string' ? value : JSON.stringify(value));
+const clientsOf = (endpoint: Endpoint): OfflinePipeline['clients'] => {
+  const config = clientConfig(endpoint);
+  return {
+    s3: new S3Client({ ...config, forcePathStyle: true }),
+    ddb: DynamoDBDocumentClient.from(new DynamoDBClient(config)),
+    sqs: new SQSClient(config),
+    sns: new SNSClient(config),
+  };
+};
+
+/** The roles SAM's transform writes for the template, enforced on every call the run makes. */
+const authorizerOf = (options: OfflineOptions, provisioned: Provisioned, stateMachineId: string) => {
+  const translated = translateTemplate(options.root, join(options.root, 'template.yaml'), {
+    region: REGION,
+    parameters: options.parameters,
+  });
+  return IamAuthorizer.fromTranslation(
+    options.editTranslation ? options.editTranslation(translated) : translated,
+    resolverContextOf(provisioned, options.parameters),
+    provisioned.stackName,
+    stateMachineId,
+  );
+};
+
+const lambdaRuntimeOf = (
+  deployments: FunctionDeployment[],
+  options: { root: string; concurrency?: number; meter: Meter; endpoint: Endpoint },
+): LambdaRuntime =>
+  new LambdaRuntime(deployments, {
+    logDir: join(options.root, '.local', 'logs'),
+    // As many as the ProcessRecords Map runs at once: a chunk never waits for an environment while its
+    // Task timeout runs, which Lambda, scaling out, would not make it do.
+    concurrency: options.concurrency ?? 10,
+    hooks: {
+      onInvocation: (record) => options.meter.invocation(record),
+      onLog: (functionId, chunk) => options.meter.log(functionId, chunk),
+    },
+    baseEnvironment: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      TZ: 'UTC',
+      LANG: 'en_US.UTF-8',
+      AWS_REGION: REGION,
+      AWS_DEFAULT_REGION: REGION,
+      AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: DUMMY_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL: options.endpoint.url,
+      // No X-Ray daemon offline; everything else Powertools does runs as deployed.
+      POWERTOOLS_TRACE_ENABLED: 'false',
+    },
+  });
+
+const eventSourceOf = (spec: EventSourceSpec, context: SourceContext, endpoint: Endpoint): EventSource => {
+  // Lambda's pollers read a function's event source with the function's role: their own principal.
+  const principal = `esm.${spec.settings.functionId}`;
+  const poller = () => ({ ...context, sqs: new SQSClient(clientConfig(endpoint, principal)) });
+  switch (spec.type) {
+    case 'EventBridgeRule':
+      return new AsyncInvokeSource(context, spec.settings);
+    case 'SQS':
+      return new SqsSource(poller(), spec.settings);
+    case 'DynamoDB':
+      return new StreamSource(
+        poller(),
+        new DynamoDBStreamsClient(clientConfig(endpoint, principal)),
+        spec.settings,
+      );
+  }
+};
 
 /** The whole pipeline on one machine: emulator, provisioned resources, Lambda runtime, Step Functions, event sources, API. */
 export class OfflinePipeline {
@@ -123,11 +198,9 @@ export class OfflinePipeline {
   static async start(options: OfflineOptions): Promise<OfflinePipeline> {
     const log = options.log ?? (() => undefined);
     const root = options.root;
-    const build = options.build ?? 'auto';
-    if (build === 'always' || (build === 'auto' && !isBuildFresh(root))) await samBuild(root, log);
-    else log('build: .aws-sam/build is up to date');
-
+    await ensureBuild(root, options.build ?? 'auto', log);
     const template = loadTemplate(join(root, 'template.yaml'));
+    const built: Build = { dir: buildDirOf(root), template: loadTemplate(builtTemplateOf(root)) };
     const emulator = options.endpoint ? attachEmulator(options.endpoint) : await startEmulator(root, log);
     // Every call of the run goes through the metering proxy; only the proxy talks to the emulator.
     const meter = new Meter();
@@ -149,91 +222,31 @@ export class OfflinePipeline {
         parameters: options.parameters,
         log,
       });
+      const machine = stateMachineOf(template, provisioned);
       // From here on every call a role makes is checked against that role, as SAM's transform writes it.
-      const translated = translateTemplate(root, join(root, 'template.yaml'), {
-        region: REGION,
-        parameters: options.parameters,
-      });
-      const iam = IamAuthorizer.fromTranslation(
-        options.editTranslation ? options.editTranslation(translated) : translated,
-        resolverContextOf(provisioned, options.parameters),
-        stackName,
-        resourcesOfType(template, 'AWS::Serverless::StateMachine')[0]?.[0] ?? '',
-      );
+      const iam = authorizerOf(options, provisioned, machine.logicalId);
       proxy.authorize(iam);
-      const config = clientConfig(endpoint);
-      const clients = {
-        s3: new S3Client({ ...config, forcePathStyle: true }),
-        ddb: DynamoDBDocumentClient.from(new DynamoDBClient(config)),
-        sqs: new SQSClient(config),
-        sns: new SNSClient(config),
-      };
-
-      const functions = functionsOf(template);
-      const buildDir = buildDirOf(root);
-      const resolve = (node: Json) => provisioned.resolver.resolve(node);
-      const deployments: FunctionDeployment[] = functions.map((fn) => {
-        const [file, exportName] = fn.handler.split('.') as [string, string];
-        const layers = ((fn.properties.Layers ?? []) as { Ref?: string }[]).map((layer) =>
-          join(buildDir, String(layer.Ref), 'nodejs', 'node_modules'),
-        );
-        return {
-          logicalId: fn.logicalId,
-          name: provisioned.ref(fn.logicalId),
-          arn: provisioned.physical.get(fn.logicalId)?.attributes.Arn ?? '',
-          functionDir: join(buildDir, fn.logicalId),
-          handlerFile: join(buildDir, fn.logicalId, `${file}.mjs`),
-          exportName,
-          layerNodeModules: layers,
-          environment: Object.fromEntries(
-            Object.entries(fn.environment).map(([key, value]) => [key, asString(resolve(value))]),
-          ),
-          timeoutSeconds: fn.timeoutSeconds,
-          memoryMb: fn.memoryMb,
-        };
-      });
-
-      const [machineId, machine] = resourcesOfType(template, 'AWS::Serverless::StateMachine')[0] ?? [];
-      if (!machineId || !machine) throw new Error('template.yaml declares no AWS::Serverless::StateMachine');
-      const substitutions = resolve((machine.Properties?.DefinitionSubstitutions ?? {}) as Json) as Record<
-        string,
-        string
-      >;
+      const clients = clientsOf(endpoint);
 
       // The functions' environment names the Step Functions endpoint, and Step Functions calls the functions:
       // pick the server's port first, start the runtime with it, then serve Step Functions on that port.
       const sfnPort = await freePort();
       const sfnUrl = `http://127.0.0.1:${sfnPort}`;
       proxy.route('states', sfnUrl);
-      const runtime = new LambdaRuntime(deployments, {
-        logDir: join(root, '.local', 'logs'),
-        // As many as the ProcessRecords Map runs at once: a chunk never waits for an environment while its
-        // Task timeout runs, which Lambda, scaling out, would not make it do.
-        concurrency: options.concurrency ?? 10,
-        hooks: {
-          onInvocation: (record) => meter.invocation(record),
-          onLog: (functionId, chunk) => meter.log(functionId, chunk),
-        },
-        baseEnvironment: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          TZ: 'UTC',
-          LANG: 'en_US.UTF-8',
-          AWS_REGION: REGION,
-          AWS_DEFAULT_REGION: REGION,
-          AWS_ACCESS_KEY_ID: DUMMY_CREDENTIALS.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: DUMMY_CREDENTIALS.secretAccessKey,
-          AWS_ENDPOINT_URL: endpoint.url,
-          // No X-Ray daemon offline; everything else Powertools does runs as deployed.
-          POWERTOOLS_TRACE_ENABLED: 'false',
-        },
+      const deployments = deploymentsOf(template, provisioned, built);
+      const runtime = lambdaRuntimeOf(deployments, {
+        root,
+        concurrency: options.concurrency,
+        meter,
+        endpoint,
       });
       // A kill fault at the boundary ends the very environment that made the call (see proxy.ts).
       proxy.onKill((accessKeyId) => runtime.kill(accessKeyId));
-      log(`lambda: ${deployments.length} functions from ${buildDir} (logs in .local/logs/)`);
+      log(`lambda: ${deployments.length} functions from ${built.dir} (logs in .local/logs/)`);
       const stepFunctions = new LocalStepFunctions({
-        stateMachineArn: provisioned.ref(machineId),
-        definitionPath: join(root, String(machine.Properties?.DefinitionUri)),
-        substitutions,
+        stateMachineArn: provisioned.ref(machine.logicalId),
+        definitionPath: join(root, machine.definitionUri),
+        substitutions: machine.substitutions,
         runtime,
         functionsByArn: new Map(deployments.map((d) => [d.arn, d.logicalId])),
         sns: new SNSClient(clientConfig(endpoint, 'states')),
@@ -243,14 +256,10 @@ export class OfflinePipeline {
       });
       meter.setTaskFunctions(stepFunctions.taskFunctionIds());
       await stepFunctions.listen(sfnPort);
-      log(`stepfunctions: ${machineId} from ${String(machine.Properties?.DefinitionUri)} on ${sfnUrl}`);
+      log(`stepfunctions: ${machine.logicalId} from ${machine.definitionUri} on ${sfnUrl}`);
 
-      const queueUrlByArn = new Map<string, string>();
-      for (const { ref, attributes } of provisioned.physical.values()) {
-        if (attributes.Arn?.startsWith('arn:aws:sqs:')) queueUrlByArn.set(attributes.Arn, ref);
-      }
       const deliveries = new DeliveryChaosControl();
-      const sourceContext = {
+      const sourceContext: SourceContext = {
         runtime,
         deliveries,
         sqs: clients.sqs,
@@ -258,81 +267,16 @@ export class OfflinePipeline {
         log,
         retryDelaySeconds: options.retryDelaySeconds ?? 1,
       };
-      // Lambda's pollers read a function's event source with the function's role: their own principal.
-      const pollerContext = (functionId: string) => ({
-        ...sourceContext,
-        sqs: new SQSClient(clientConfig(endpoint, `esm.${functionId}`)),
-      });
-      const sources: EventSource[] = [];
-      for (const target of provisioned.ruleTargets) {
-        const fn = functions.find((candidate) => candidate.logicalId === target.functionId);
-        const invokeConfig = resolve((fn?.properties.EventInvokeConfig ?? {}) as Json) as {
-          MaximumRetryAttempts?: number;
-          DestinationConfig?: { OnFailure?: { Destination?: string } };
-        };
-        const failureArn = invokeConfig.DestinationConfig?.OnFailure?.Destination;
-        sources.push(
-          new AsyncInvokeSource(sourceContext, {
-            queueUrl: target.queueUrl,
-            functionId: target.functionId,
-            functionArn: provisioned.physical.get(target.functionId)?.attributes.Arn ?? '',
-            maxRetries: invokeConfig.MaximumRetryAttempts ?? 2,
-            onFailureQueueUrl: failureArn ? queueUrlByArn.get(failureArn) : undefined,
-          }),
-        );
-      }
-      for (const fn of functions) {
-        for (const event of Object.values(fn.events)) {
-          const props = resolve(event.Properties as Json) as Record<string, Json>;
-          const responseTypes = (props.FunctionResponseTypes ?? []) as string[];
-          if (event.Type === 'SQS') {
-            const queueArn = String(props.Queue);
-            sources.push(
-              new SqsSource(pollerContext(fn.logicalId), {
-                queueUrl: queueUrlByArn.get(queueArn) ?? '',
-                queueArn,
-                functionId: fn.logicalId,
-                batchSize: Number(props.BatchSize ?? 10),
-                reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
-              }),
-            );
-          } else if (event.Type === 'DynamoDB') {
-            const destination = (
-              props.DestinationConfig as { OnFailure?: { Destination?: string } } | undefined
-            )?.OnFailure?.Destination;
-            sources.push(
-              new StreamSource(
-                pollerContext(fn.logicalId),
-                new DynamoDBStreamsClient(clientConfig(endpoint, `esm.${fn.logicalId}`)),
-                {
-                  streamArn: String(props.Stream),
-                  functionId: fn.logicalId,
-                  functionArn: provisioned.physical.get(fn.logicalId)?.attributes.Arn ?? '',
-                  batchSize: Number(props.BatchSize ?? 100),
-                  parallelization: Number(props.ParallelizationFactor ?? 1),
-                  startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
-                  filters: (props.FilterCriteria as { Filters?: { Pattern: string }[] } | undefined)?.Filters,
-                  bisectOnError: props.BisectBatchOnFunctionError === true,
-                  // -1 is Lambda's "retry until the record succeeds" (or, with a maximum age, expires).
-                  maxRetries:
-                    Number(props.MaximumRetryAttempts ?? -1) < 0
-                      ? Number.POSITIVE_INFINITY
-                      : Number(props.MaximumRetryAttempts),
-                  reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
-                  onFailureQueueUrl: destination ? queueUrlByArn.get(destination) : undefined,
-                },
-              ),
-            );
-          }
-        }
-      }
+      const sources = eventSourcesOf(template, provisioned).map((spec) =>
+        eventSourceOf(spec, sourceContext, endpoint),
+      );
       for (const source of sources) {
         source.start();
         log(`event source: ${source.name}`);
       }
 
       const api = new LocalApi(
-        routesOf(functions),
+        routesOf(functionsOf(template)),
         runtime,
         String(provisioned.resolver.parameter('Stage') ?? 'dev'),
         () => meter.apiRequest(),

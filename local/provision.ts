@@ -24,14 +24,16 @@ import {
   type Json,
   Resolver,
   type ResolverContext,
+  type Resource,
   resourcesOfType,
   type Template,
 } from './template.ts';
 
 // Creates in the emulator what template.yaml declares and the offline pipeline needs, with names derived
-// from logical ids. Resources the emulator has no use for (alarms, log groups, Glue, IAM) are skipped.
+// from logical ids. One provisioner per emulated resource type (PROVISIONERS); every other type (alarms,
+// log groups, Glue, IAM...) is reported as not emulated.
 
-interface Physical {
+export interface Physical {
   ref: string;
   attributes: Record<string, string>;
 }
@@ -75,57 +77,49 @@ export const resolverContextOf = (
   parameters?: Record<string, string>,
 ): ResolverContext => contextOf(provisioned.stackName, provisioned.physical, parameters);
 
-export const provision = async (
-  template: Template,
-  endpoint: Endpoint,
-  options: { stackName: string; parameters?: Record<string, string>; log: (line: string) => void },
-): Promise<Provisioned> => {
-  const { stackName, log } = options;
-  const config = clientConfig(endpoint);
-  const s3 = new S3Client({ ...config, forcePathStyle: true });
-  const ddb = new DynamoDBClient(config);
-  const sns = new SNSClient(config);
-  const sqs = new SQSClient(config);
-  const events = new EventBridgeClient(config);
-  const physical = new Map<string, Physical>();
-  const skipped: string[] = [];
+/** What every provisioner works with: the stack so far, the emulator's clients, and what it reports. */
+interface Provisioning {
+  stackName: string;
+  template: Template;
+  physical: Map<string, Physical>;
+  resolve: (node: Json | undefined) => Json;
+  clients: { s3: S3Client; ddb: DynamoDBClient; sns: SNSClient; sqs: SQSClient; events: EventBridgeClient };
+  log: (line: string) => void;
+  skipped: string[];
+  ruleTargets: EventRuleTarget[];
+}
 
-  const resolver = new Resolver(template, contextOf(stackName, physical, options.parameters));
-  const resolve = (node: Json | undefined): Json => resolver.resolve(node ?? null);
-  const included = (condition: string | undefined) =>
-    condition === undefined || resolver.condition(condition);
+/** Creates a type's resources (those whose Condition holds) in the emulator. */
+type Create = (resources: [string, Resource][], stack: Provisioning) => Promise<void>;
 
-  // Names and ARNs known before anything is created: functions, state machines.
-  for (const fn of functionsOf(template)) {
-    const name = `${stackName}-${fn.logicalId}`;
-    const arn = `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${name}`;
-    physical.set(fn.logicalId, { ref: name, attributes: { Arn: arn } });
-  }
-  for (const [id] of resourcesOfType(template, 'AWS::Serverless::StateMachine')) {
-    const name = `${stackName}-${id}`;
-    const arn = `arn:aws:states:${REGION}:${ACCOUNT_ID}:stateMachine:${name}`;
-    physical.set(id, { ref: arn, attributes: { Arn: arn, Name: name } });
-  }
+interface Provisioner {
+  /** The name and ARN CloudFormation would give it, known before anything is created (nothing is called). */
+  name?: (id: string, stackName: string) => Physical;
+  create?: Create;
+}
 
-  for (const [id] of resourcesOfType(template, 'AWS::Serverless::Api')) {
-    physical.set(id, { ref: `offline-${id}`, attributes: { RootResourceId: 'root' } });
-  }
-  for (const [id] of resourcesOfType(template, 'AWS::Serverless::LayerVersion')) {
-    physical.set(id, {
-      ref: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:layer:${stackName}-${id}:1`,
-      attributes: {},
-    });
-  }
+const createQueue = async (
+  sqs: SQSClient,
+  name: string,
+  attributes?: Record<string, string>,
+): Promise<{ url: string; arn: string }> => {
+  const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const url = created.QueueUrl ?? '';
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
+  return { url, arn: Attributes?.QueueArn ?? '' };
+};
 
-  for (const [id, resource] of resourcesOfType(template, 'AWS::S3::Bucket')) {
-    if (!included(resource.Condition)) continue;
+const createBuckets: Create = async (resources, { stackName, physical, resolve, clients, log }) => {
+  for (const [id, resource] of resources) {
     const name = lower(`${stackName}-${id}`).slice(0, 63);
-    await s3.send(new CreateBucketCommand({ Bucket: name }));
+    await clients.s3.send(new CreateBucketCommand({ Bucket: name }));
     const notification = resource.Properties?.NotificationConfiguration as
       | { EventBridgeConfiguration?: { EventBridgeEnabled?: boolean } }
       | undefined;
     if (notification?.EventBridgeConfiguration?.EventBridgeEnabled) {
-      await s3.send(
+      await clients.s3.send(
         new PutBucketNotificationConfigurationCommand({
           Bucket: name,
           NotificationConfiguration: { EventBridgeConfiguration: {} },
@@ -135,7 +129,7 @@ export const provision = async (
     const versioning = resolve(resource.Properties?.VersioningConfiguration) as { Status?: Json } | null;
     const versioned = versioning?.Status === 'Enabled';
     if (versioned) {
-      await s3.send(
+      await clients.s3.send(
         new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }),
       );
     }
@@ -144,14 +138,15 @@ export const provision = async (
       `provision: bucket ${name}${notification?.EventBridgeConfiguration ? ' (EventBridge notifications on)' : ''}${versioned ? ' (versioned)' : ''}`,
     );
   }
+};
 
-  for (const [id, resource] of resourcesOfType(template, 'AWS::DynamoDB::Table')) {
-    if (!included(resource.Condition)) continue;
+const createTables: Create = async (resources, { stackName, physical, resolve, clients, log }) => {
+  for (const [id, resource] of resources) {
     const props = resolve(resource.Properties as Json) as Record<string, Json>;
     const name = `${stackName}-${id}`;
     const stream = props.StreamSpecification as { StreamViewType?: string } | undefined;
     // An attached emulator (--endpoint) may already have the table from an earlier run: reuse it.
-    await ddb
+    await clients.ddb
       .send(
         new CreateTableCommand({
           TableName: name,
@@ -168,7 +163,7 @@ export const provision = async (
       .catch((error: unknown) => {
         if ((error as Error).name !== 'ResourceInUseException') throw error;
       });
-    const described = await ddb.send(new DescribeTableCommand({ TableName: name }));
+    const described = await clients.ddb.send(new DescribeTableCommand({ TableName: name }));
     physical.set(id, {
       ref: name,
       attributes: {
@@ -180,19 +175,20 @@ export const provision = async (
       `provision: table ${name} (GSIs: ${(props.GlobalSecondaryIndexes as Json[] | undefined)?.length ?? 0}, stream: ${stream?.StreamViewType ?? 'off'})`,
     );
   }
+};
 
-  for (const [id, resource] of resourcesOfType(template, 'AWS::SNS::Topic')) {
-    if (!included(resource.Condition)) continue;
+const createTopics: Create = async (resources, { stackName, physical, clients, log }) => {
+  for (const [id] of resources) {
     const name = `${stackName}-${id}`;
-    const created = await sns.send(new CreateTopicCommand({ Name: name }));
-    const arn = created.TopicArn ?? '';
+    const arn = (await clients.sns.send(new CreateTopicCommand({ Name: name }))).TopicArn ?? '';
     physical.set(id, { ref: arn, attributes: { TopicArn: arn, TopicName: name } });
     log(`provision: topic ${name}`);
   }
+};
 
-  // Queues in two passes: create all, then attach redrive policies (they name other queues' ARNs).
-  const queues = resourcesOfType(template, 'AWS::SQS::Queue').filter(([, r]) => included(r.Condition));
-  for (const [id, resource] of queues) {
+// Two passes: create every queue, then attach redrive policies (they name other queues' ARNs).
+const createQueues: Create = async (resources, { stackName, physical, resolve, clients, log }) => {
+  for (const [id, resource] of resources) {
     const name = `${stackName}-${id}`;
     const props = resource.Properties ?? {};
     const attributes: Record<string, string> = {};
@@ -200,20 +196,15 @@ export const provision = async (
       const value = resolve(props[key]);
       if (value !== null) attributes[key] = String(value);
     }
-    const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
-    const url = created.QueueUrl ?? '';
-    const arn =
-      (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] })))
-        .Attributes?.QueueArn ?? '';
+    const { url, arn } = await createQueue(clients.sqs, name, attributes);
     physical.set(id, { ref: url, attributes: { Arn: arn, QueueName: name, QueueUrl: url } });
   }
-  for (const [id, resource] of queues) {
+  for (const [id, resource] of resources) {
     const redrive = resource.Properties?.RedrivePolicy;
-    const url = physical.get(id)?.ref ?? '';
     if (redrive !== undefined) {
-      await sqs.send(
+      await clients.sqs.send(
         new SetQueueAttributesCommand({
-          QueueUrl: url,
+          QueueUrl: physical.get(id)?.ref ?? '',
           Attributes: { RedrivePolicy: JSON.stringify(resolve(redrive)) },
         }),
       );
@@ -222,9 +213,10 @@ export const provision = async (
       `provision: queue ${physical.get(id)?.attributes.QueueName}${redrive ? ' (with redrive policy)' : ''}`,
     );
   }
+};
 
-  for (const [id, resource] of resourcesOfType(template, 'AWS::SNS::Subscription')) {
-    if (!included(resource.Condition)) continue;
+const createSubscriptions: Create = async (resources, { resolve, clients, log, skipped }) => {
+  for (const [id, resource] of resources) {
     const props = resolve(resource.Properties as Json) as Record<string, Json>;
     if (props.Protocol !== 'sqs') {
       skipped.push(`${id} (protocol ${String(props.Protocol)})`);
@@ -235,7 +227,7 @@ export const provision = async (
       attributes.RawMessageDelivery = String(props.RawMessageDelivery);
     if (props.FilterPolicy !== undefined) attributes.FilterPolicy = JSON.stringify(props.FilterPolicy);
     if (props.RedrivePolicy !== undefined) attributes.RedrivePolicy = JSON.stringify(props.RedrivePolicy);
-    await sns.send(
+    await clients.sns.send(
       new SubscribeCommand({
         TopicArn: String(props.TopicArn),
         Protocol: 'sqs',
@@ -245,50 +237,122 @@ export const provision = async (
     );
     log(`provision: subscription ${id}`);
   }
+};
 
-  // EventBridge rules declared as function events: the template's own pattern, and an SQS queue as the
-  // target the offline runtime drains and turns into asynchronous invocations of the function.
-  const ruleTargets: EventRuleTarget[] = [];
-  for (const fn of functionsOf(template)) {
+// EventBridge rules declared as function events: the template's own pattern, and an SQS queue as the
+// target the offline runtime drains and turns into asynchronous invocations of the function.
+const createEventRules: Create = async (resources, stack) => {
+  const { stackName, resolve, clients, log, ruleTargets } = stack;
+  const ids = new Set(resources.map(([id]) => id));
+  for (const fn of functionsOf(stack.template).filter((candidate) => ids.has(candidate.logicalId))) {
     for (const [eventName, event] of Object.entries(fn.events)) {
       if (event.Type !== 'EventBridgeRule') continue;
       const pattern = resolve(event.Properties.Pattern);
       const ruleName = `${stackName}-${fn.logicalId}-${eventName}`.slice(0, 64);
-      const queue = await sqs.send(new CreateQueueCommand({ QueueName: `${ruleName}-target`.slice(0, 80) }));
-      const queueUrl = queue.QueueUrl ?? '';
-      const queueArn =
-        (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] })))
-          .Attributes?.QueueArn ?? '';
-      await events.send(new PutRuleCommand({ Name: ruleName, EventPattern: JSON.stringify(pattern) }));
-      await events.send(
-        new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: 'offline-runtime', Arn: queueArn }] }),
+      const target = await createQueue(clients.sqs, `${ruleName}-target`.slice(0, 80));
+      await clients.events.send(
+        new PutRuleCommand({ Name: ruleName, EventPattern: JSON.stringify(pattern) }),
       );
-      ruleTargets.push({ functionId: fn.logicalId, eventName, queueUrl });
+      await clients.events.send(
+        new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: 'offline-runtime', Arn: target.arn }] }),
+      );
+      ruleTargets.push({ functionId: fn.logicalId, eventName, queueUrl: target.url });
       log(`provision: rule ${ruleName} → ${fn.logicalId} (pattern ${JSON.stringify(pattern)})`);
     }
   }
+};
 
-  const emulated = new Set([
-    'AWS::S3::Bucket',
-    'AWS::DynamoDB::Table',
-    'AWS::SNS::Topic',
-    'AWS::SQS::Queue',
-    'AWS::SNS::Subscription',
+/**
+ * The emulated resource types, created in this order: queues before the subscriptions that deliver to them,
+ * buckets before the rules whose patterns name them. Every name is set before anything is created.
+ */
+const PROVISIONERS: ReadonlyMap<string, Provisioner> = new Map<string, Provisioner>([
+  ['AWS::S3::Bucket', { create: createBuckets }],
+  ['AWS::DynamoDB::Table', { create: createTables }],
+  ['AWS::SNS::Topic', { create: createTopics }],
+  ['AWS::SQS::Queue', { create: createQueues }],
+  ['AWS::SNS::Subscription', { create: createSubscriptions }],
+  [
     'AWS::Serverless::Function',
+    {
+      name: (id, stackName) => ({
+        ref: `${stackName}-${id}`,
+        attributes: { Arn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${stackName}-${id}` },
+      }),
+      create: createEventRules,
+    },
+  ],
+  [
     'AWS::Serverless::StateMachine',
+    {
+      name: (id, stackName) => {
+        const arn = `arn:aws:states:${REGION}:${ACCOUNT_ID}:stateMachine:${stackName}-${id}`;
+        return { ref: arn, attributes: { Arn: arn, Name: `${stackName}-${id}` } };
+      },
+    },
+  ],
+  [
     'AWS::Serverless::Api',
+    { name: (id) => ({ ref: `offline-${id}`, attributes: { RootResourceId: 'root' } }) },
+  ],
+  [
     'AWS::Serverless::LayerVersion',
-  ]);
-  for (const [id, resource] of Object.entries(template.Resources)) {
-    if (!emulated.has(resource.Type)) skipped.push(`${id} (${resource.Type})`);
+    {
+      name: (id, stackName) => ({
+        ref: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:layer:${stackName}-${id}:1`,
+        attributes: {},
+      }),
+    },
+  ],
+]);
+
+/** The resources the offline runtime does not emulate, as `LogicalId (Type)`, in template order. */
+export const notEmulated = (template: Template): string[] =>
+  Object.entries(template.Resources)
+    .filter(([, resource]) => !PROVISIONERS.has(resource.Type))
+    .map(([id, resource]) => `${id} (${resource.Type})`);
+
+export const provision = async (
+  template: Template,
+  endpoint: Endpoint,
+  options: { stackName: string; parameters?: Record<string, string>; log: (line: string) => void },
+): Promise<Provisioned> => {
+  const { stackName, log } = options;
+  const config = clientConfig(endpoint);
+  const physical = new Map<string, Physical>();
+  const resolver = new Resolver(template, contextOf(stackName, physical, options.parameters));
+  const stack: Provisioning = {
+    stackName,
+    template,
+    physical,
+    resolve: (node) => resolver.resolve(node ?? null),
+    clients: {
+      s3: new S3Client({ ...config, forcePathStyle: true }),
+      ddb: new DynamoDBClient(config),
+      sns: new SNSClient(config),
+      sqs: new SQSClient(config),
+      events: new EventBridgeClient(config),
+    },
+    log,
+    skipped: [],
+    ruleTargets: [],
+  };
+  for (const [type, { name }] of PROVISIONERS) {
+    if (name) for (const [id] of resourcesOfType(template, type)) physical.set(id, name(id, stackName));
+  }
+  for (const [type, { create }] of PROVISIONERS) {
+    const included = resourcesOfType(template, type).filter(
+      ([, r]) => r.Condition === undefined || resolver.condition(r.Condition),
+    );
+    if (create) await create(included, stack);
   }
 
   return {
     stackName,
     resolver,
     physical,
-    ruleTargets,
-    skipped,
+    ruleTargets: stack.ruleTargets,
+    skipped: [...stack.skipped, ...notEmulated(template)],
     ref: (logicalId) => {
       const value = physical.get(logicalId)?.ref;
       if (value === undefined) throw new Error(`${logicalId} was not provisioned`);
