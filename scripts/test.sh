@@ -19,12 +19,10 @@ cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 step "sam validate --lint"
 sam validate --lint
 step "checkov on template.yaml and on its SAM translation (skips and reasons in .checkov.yaml)"
-# BC_SKIP_MAPPING: checkov would otherwise fetch its guideline mappings from the internet on every run.
-export BC_SKIP_MAPPING=TRUE
 translation="$(mktemp --suffix=.json)"
 python local/iam/translate.py template.yaml > "$translation"
-.venv-checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
-.venv-checkov/bin/checkov --config-file .checkov.yaml -f "$translation"
+scripts/checkov.sh template.yaml
+scripts/checkov.sh "$translation"
 rm -f "$translation"
 step "sam build"
 sam build --cached --parallel

@@ -56,12 +56,8 @@ const emittedMetrics = (of: Template): Emitted => {
   let namespace = '';
   for (const fn of functionsOf(of)) {
     namespace = String(fn.environment.POWERTOOLS_METRICS_NAMESPACE ?? namespace);
-    const entry =
-      (fn.properties.CodeUri as string) +
-      String(
-        ((of.Resources[fn.logicalId]?.Metadata?.BuildProperties as { EntryPoints?: string[] })?.EntryPoints ??
-          [])[0],
-      );
+    // The Handler names the function's folder (`validate-data/index.handler`); its code is all under it.
+    const entry = (fn.properties.CodeUri as string) + fn.handler;
     const names = new Set<string>();
     for (const file of sourcesUnder(join(ROOT, dirname(entry)))) {
       for (const call of readFileSync(file, 'utf8').matchAll(/addMetric\(([^;]*?)MetricUnit/g)) {

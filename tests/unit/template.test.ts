@@ -10,7 +10,6 @@ interface BuildProperties {
   Format?: string;
   Target?: string;
   Platform?: string;
-  EntryPoints?: string[];
   External?: string[];
   Banner?: unknown;
 }
@@ -27,9 +26,11 @@ const functionsPackage = readJson<{ dependencies: Record<string, string> }>('fun
 
 const buildPropertiesOf = (resource: Resource): BuildProperties =>
   (resource.Metadata?.BuildProperties ?? {}) as BuildProperties;
+const specOf = (id: string) => functionsOf(template).find((fn) => fn.logicalId === id);
 /** A function's CodeUri as SAM sees it: its own, or the one Globals gives every function. */
-const codeUriOf = (id: string): string =>
-  String(functionsOf(template).find((fn) => fn.logicalId === id)?.properties.CodeUri ?? '');
+const codeUriOf = (id: string): string => String(specOf(id)?.properties.CodeUri ?? '');
+/** The file SAM's esbuild bundles when no EntryPoints are given: the Handler's module, `dir/index.handler` → `dir/index.ts`. */
+const entryOf = (id: string): string => `${String(specOf(id)?.handler).replace(/\.[^./]+$/, '')}.ts`;
 
 /** `@scope/name/sub/path` → `@scope/name`; `name/sub` → `name`. */
 const packageNameOf = (specifier: string): string => {
@@ -42,7 +43,7 @@ const externalImportsOf = async (id: string, resource: Resource): Promise<string
   const properties = buildPropertiesOf(resource);
   const result = await build({
     absWorkingDir: fileURLToPath(new URL(codeUriOf(id), ROOT)),
-    entryPoints: properties.EntryPoints ?? [],
+    entryPoints: [entryOf(id)],
     bundle: true,
     platform: (properties.Platform ?? 'node') as Platform,
     format: (properties.Format ?? 'esm') as Format,
@@ -86,11 +87,17 @@ describe('template.yaml', () => {
       expect(properties.Banner).toEqual([expect.stringMatching(/^js=/)]);
     });
 
-    it('has one entry point, a file that exists under its CodeUri in functions/', () => {
+    it("is bundled from its Handler's own folder, an index.ts that exists under CodeUri functions/", () => {
+      // No EntryPoints: SAM bundles the Handler's file, so the Handler alone says where the code is.
       expect(codeUriOf(id)).toBe('functions/');
-      expect(properties.EntryPoints).toHaveLength(1);
-      const entry = new URL(`${codeUriOf(id)}${properties.EntryPoints?.[0]}`, ROOT);
-      expect(existsSync(entry)).toBe(true);
+      expect(properties).not.toHaveProperty('EntryPoints');
+      expect(specOf(id)?.handler).toMatch(/^[a-z-]+\/index\.handler$/);
+      expect(existsSync(new URL(`${codeUriOf(id)}${entryOf(id)}`, ROOT))).toBe(true);
+    });
+
+    it('shares its build with every other function (one esbuild block in the template)', () => {
+      const [, first] = functions[0] ?? [];
+      expect(buildPropertiesOf(resource)).toEqual(buildPropertiesOf(first as Resource));
     });
 
     it('has its own log group with a retention', () => {
