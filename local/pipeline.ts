@@ -17,6 +17,7 @@ import {
   deploymentsOf,
   type EventSourceSpec,
   eventSourcesOf,
+  type StateMachineSpec,
   stateMachineOf,
 } from './deployment.ts';
 import { attachEmulator, type Emulator, freePort, startEmulator } from './emulator.ts';
@@ -112,6 +113,31 @@ const lambdaRuntimeOf = (
       // No X-Ray daemon offline; everything else Powertools does runs as deployed.
       POWERTOOLS_TRACE_ENABLED: 'false',
     },
+  });
+
+/** The state machine of the template, run by the local engine, invoking functions and SNS as its role. */
+const stepFunctionsOf = (
+  machine: StateMachineSpec,
+  parts: {
+    root: string;
+    provisioned: Provisioned;
+    runtime: LambdaRuntime;
+    deployments: FunctionDeployment[];
+    iam: IamAuthorizer;
+    endpoint: Endpoint;
+    onEvent?: (event: ExecutionEvent) => void;
+  },
+): LocalStepFunctions =>
+  new LocalStepFunctions({
+    stateMachineArn: parts.provisioned.ref(machine.logicalId),
+    definitionPath: join(parts.root, machine.definitionUri),
+    substitutions: machine.substitutions,
+    runtime: parts.runtime,
+    functionsByArn: new Map(parts.deployments.map((d) => [d.arn, d.logicalId])),
+    sns: new SNSClient(clientConfig(parts.endpoint, 'states')),
+    onEvent: parts.onEvent,
+    authorizeInvoke: (functionArn) =>
+      parts.iam.require('states', [{ action: 'lambda:InvokeFunction', resource: functionArn }]),
   });
 
 const eventSourceOf = (spec: EventSourceSpec, context: SourceContext, endpoint: Endpoint): EventSource => {
@@ -243,16 +269,9 @@ export class OfflinePipeline {
       // A kill fault at the boundary ends the very environment that made the call (see proxy.ts).
       proxy.onKill((accessKeyId) => runtime.kill(accessKeyId));
       log(`lambda: ${deployments.length} functions from ${built.dir} (logs in .local/logs/)`);
-      const stepFunctions = new LocalStepFunctions({
-        stateMachineArn: provisioned.ref(machine.logicalId),
-        definitionPath: join(root, machine.definitionUri),
-        substitutions: machine.substitutions,
-        runtime,
-        functionsByArn: new Map(deployments.map((d) => [d.arn, d.logicalId])),
-        sns: new SNSClient(clientConfig(endpoint, 'states')),
+      const stepFunctions = stepFunctionsOf(machine, {
+        ...{ root, provisioned, runtime, deployments, iam, endpoint },
         onEvent: options.onExecutionEvent,
-        authorizeInvoke: (functionArn) =>
-          iam.require('states', [{ action: 'lambda:InvokeFunction', resource: functionArn }]),
       });
       meter.setTaskFunctions(stepFunctions.taskFunctionIds());
       await stepFunctions.listen(sfnPort);
