@@ -22,7 +22,8 @@ const InputSchema = AggregateTaskSchema.extend({ executionArn: z.string() });
 
 export const handler = withPowertools(async (event: unknown, _context: Context): Promise<Aggregate> => {
   const task = parseTaskInput(InputSchema, event, 'AggregateResults');
-  correlate({ executionArn: task.executionArn, fileId: task.fileId });
+  const { bucket, fileId } = task.file;
+  correlate({ executionArn: task.executionArn, fileId });
 
   // The Map discards chunk outputs (ResultPath null) to keep the state payload constant; the partials are
   // read back here by their deterministic keys, and a missing one is an error, never a silent gap.
@@ -35,31 +36,21 @@ export const handler = withPowertools(async (event: unknown, _context: Context):
     partials.push(
       ...(await Promise.all(
         indexes.map((chunk) =>
-          getJson(
-            task.bucket,
-            partialKeyOf(task.fileId, chunk),
-            PartialSchema,
-            (m) => new ChunkNotFoundError(m),
-          ),
+          getJson(bucket, partialKeyOf(fileId, chunk), PartialSchema, (m) => new ChunkNotFoundError(m)),
         ),
       )),
     );
   }
 
   const { storedRows, groups } = combinePartials(partials);
-  const aggregatesKey = aggregatesKeyOf(task.fileId);
-  const file: AggregatesFile = { fileId: task.fileId, storedRows, groups };
-  await putObject(task.bucket, aggregatesKey, JSON.stringify(file), 'application/json');
+  const aggregatesKey = aggregatesKeyOf(fileId);
+  const file: AggregatesFile = { fileId, storedRows, groups };
+  await putObject(bucket, aggregatesKey, JSON.stringify(file), 'application/json');
 
   // The pages StoreResults hands to the lanes; deterministic keys, so a retry rewrites the same objects.
-  const lanes = lanePagesOf(task.fileId, contributionsOf(groups));
+  const lanes = lanePagesOf(fileId, contributionsOf(groups));
   await mapWithConcurrency(lanes.flat(), WRITE_CONCURRENCY, (page) =>
-    putObject(
-      task.bucket,
-      lanePageKeyOf(task.fileId, page.lane, page.page),
-      JSON.stringify(page),
-      'application/json',
-    ),
+    putObject(bucket, lanePageKeyOf(fileId, page.lane, page.page), JSON.stringify(page), 'application/json'),
   );
 
   const result: Aggregate = {

@@ -23,18 +23,19 @@ const InputSchema = ChunkTaskSchema.extend({ executionArn: z.string() });
 
 export const handler = withPowertools(async (event: unknown, _context: Context) => {
   const task = parseTaskInput(InputSchema, event, 'ProcessRecords');
-  correlate({ executionArn: task.executionArn, fileId: task.fileId, key: task.key });
+  const { bucket, key, fileId } = task.file;
+  correlate({ executionArn: task.executionArn, fileId, key });
   const started = Date.now();
 
-  const chunkKey = chunkKeyOf(task.fileId, task.chunk);
+  const chunkKey = chunkKeyOf(fileId, task.chunk);
   const rows = decodeStagedChunk(
-    await getObjectText(task.bucket, chunkKey, (message) => new ChunkNotFoundError(message)),
+    await getObjectText(bucket, chunkKey, (message) => new ChunkNotFoundError(message)),
     chunkKey,
   );
 
   // The partial is written last: if it exists, this chunk is done (a Map retry after the handler ran, or a
   // rerun of a failed file), and its writes are not paid for twice.
-  if (await objectExists(task.bucket, partialKeyOf(task.fileId, task.chunk))) {
+  if (await objectExists(bucket, partialKeyOf(fileId, task.chunk))) {
     metrics.addMetric('ChunksAlreadyStored', MetricUnit.Count, 1);
     logger.info('Chunk already stored', { chunk: task.chunk, rows: rows.length });
     return { chunk: task.chunk, stored: rows.length };
@@ -42,7 +43,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
 
   await batchPutAll(
     config.table,
-    rows.map((row) => eventItemOf(row, task.fileId, task.key)),
+    rows.map((row) => eventItemOf(row, fileId, key)),
     {
       concurrency: config.writeConcurrency,
       maxAttempts: config.maxWriteAttempts,
@@ -51,15 +52,15 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
   );
 
   // Written as soon as the events are in the table, so a file that fails later can say what it had stored.
-  await putObject(task.bucket, storedMarkerKeyOf(task.fileId, task.chunk, rows.length), '', 'text/plain');
+  await putObject(bucket, storedMarkerKeyOf(fileId, task.chunk, rows.length), '', 'text/plain');
 
   // Deterministic keys: a retried chunk overwrites its own objects.
-  const days = groupByDay(rows, (row) => JSON.stringify(processedRecordOf(row, task.fileId, task.key)));
+  const days = groupByDay(rows, (row) => JSON.stringify(processedRecordOf(row, fileId, key)));
   await Promise.all(
     [...days].map(([day, lines]) =>
       putObject(
-        task.bucket,
-        processedKeyOf(day, task.fileId, task.chunk),
+        bucket,
+        processedKeyOf(day, fileId, task.chunk),
         gzipSync(`${lines.join('\n')}\n`),
         'application/gzip',
       ),
@@ -67,12 +68,7 @@ export const handler = withPowertools(async (event: unknown, _context: Context) 
   );
 
   const partial: ChunkPartial = { chunk: task.chunk, stored: rows.length, groups: partialGroupsOf(rows) };
-  await putObject(
-    task.bucket,
-    partialKeyOf(task.fileId, task.chunk),
-    JSON.stringify(partial),
-    'application/json',
-  );
+  await putObject(bucket, partialKeyOf(fileId, task.chunk), JSON.stringify(partial), 'application/json');
 
   metrics.addMetric('RowsStored', MetricUnit.Count, rows.length);
   metrics.addMetric('ChunkLatency', MetricUnit.Milliseconds, Date.now() - started);

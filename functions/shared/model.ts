@@ -35,19 +35,11 @@ export const ValidationSchema = z.object({
 });
 export type Validation = z.infer<typeof ValidationSchema>;
 
-export const ChunkTaskSchema = z.object({
-  bucket: z.string().min(1),
-  fileId: z.string().min(1),
-  key: z.string().min(1),
-  chunk: z.number().int().nonnegative(),
-});
+/** One Map item: the file as the workflow carries it ($.file) and the index of one staged chunk. */
+export const ChunkTaskSchema = z.object({ file: FileRefSchema, chunk: z.number().int().nonnegative() });
 export type ChunkTask = z.infer<typeof ChunkTaskSchema>;
 
-export const AggregateTaskSchema = z.object({
-  bucket: z.string().min(1),
-  fileId: z.string().min(1),
-  chunkCount: z.number().int().positive(),
-});
+export const AggregateTaskSchema = z.object({ file: FileRefSchema, chunkCount: z.number().int().positive() });
 export type AggregateTask = z.infer<typeof AggregateTaskSchema>;
 
 export const TopUserSchema = z.object({ userId: z.string(), eventCount: z.number(), totalValue: z.number() });

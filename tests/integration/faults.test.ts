@@ -15,6 +15,7 @@ import {
   objectText,
   startPipeline,
   subscribeQueue,
+  taskFileKey,
 } from './support.ts';
 
 // Nothing lost, nothing counted twice, whatever the emulator boundary and the runtime do to the pipeline:
@@ -234,8 +235,7 @@ describe('a file failed past its retries', () => {
       times: 1e9,
       errorType: 'Runtime.ExitError',
       errorMessage: 'Runtime exited with error: signal: killed',
-      when: (event) =>
-        (event as { key?: string; chunk?: number }).key === key && (event as { chunk?: number }).chunk === 1,
+      when: (event) => taskFileKey(event) === key && (event as { chunk?: number }).chunk === 1,
     });
     const first = await send('redrive', good);
 

@@ -34,6 +34,10 @@ export const userRows = (userId: string, n: number, eventType = 'click'): (strin
 
 export const HEADER = ['user_id', 'event_type', 'value', 'timestamp'];
 
+/** The upload key a workflow task's input names (the file the workflow carries as $.file), for fault predicates. */
+export const taskFileKey = (input: unknown): string | undefined =>
+  (input as { file?: { key?: string } }).file?.key;
+
 export const uploadAndWait = async (
   pipeline: OfflinePipeline,
   key: string,

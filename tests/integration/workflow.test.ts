@@ -14,6 +14,7 @@ import {
   objectText,
   startPipeline,
   subscribeQueue,
+  taskFileKey,
   uploadAndWait,
   userRows,
 } from './support.ts';
@@ -139,7 +140,7 @@ describe('a transient failure in ProcessRecords', () => {
       phase: 'after',
       times: 1,
       errorType: 'Sandbox.Timedout',
-      when: (event) => (event as { key?: string }).key === key,
+      when: (event) => taskFileKey(event) === key,
     });
 
     const { execution } = await uploadAndWait(pipeline, key, csv(HEADER, userRows('wf-dan', 25)));

@@ -62,7 +62,10 @@ const twoPagesOfLane = (lane: number): { partial: ChunkPartial; users: string[] 
 const givenPartials = (event: AggregateEvent, partials: ChunkPartial[]) => {
   for (const partial of partials) {
     s3Mock
-      .on(GetObjectCommand, { Bucket: event.bucket, Key: partialKeyOf(event.fileId, partial.chunk) })
+      .on(GetObjectCommand, {
+        Bucket: event.file.bucket,
+        Key: partialKeyOf(event.file.fileId, partial.chunk),
+      })
       .callsFake(() => ({ Body: s3Body(JSON.stringify(partial)) }));
   }
 };
@@ -100,7 +103,7 @@ describe('aggregate-results handler', () => {
       storedRows: 5,
       users: 2,
       userDays: 3,
-      aggregatesKey: aggregatesKeyOf(event.fileId),
+      aggregatesKey: aggregatesKeyOf(event.file.fileId),
       topUsers: [
         { userId: 'u2', eventCount: 3, totalValue: 4 },
         { userId: 'u1', eventCount: 2, totalValue: 3 },
@@ -115,10 +118,10 @@ describe('aggregate-results handler', () => {
 
     await handler(event, context);
 
-    const put = puts().get(aggregatesKeyOf(event.fileId));
+    const put = puts().get(aggregatesKeyOf(event.file.fileId));
     expect(put?.ContentType).toBe('application/json');
     expect(JSON.parse(bodyText(put?.Body)) as AggregatesFile).toEqual({
-      fileId: event.fileId,
+      fileId: event.file.fileId,
       storedRows: 2,
       groups: [group('u1', '2026-01-15', 2, 3)],
     });
@@ -139,7 +142,7 @@ describe('aggregate-results handler', () => {
 
     const keys = s3Mock.commandCalls(GetObjectCommand).map((call) => call.args[0].input.Key);
     expect(new Set(keys)).toEqual(
-      new Set(Array.from({ length: 40 }, (_, i) => partialKeyOf(event.fileId, i))),
+      new Set(Array.from({ length: 40 }, (_, i) => partialKeyOf(event.file.fileId, i))),
     );
     expect(aggregate.storedRows).toBe(40);
   });
@@ -160,10 +163,10 @@ describe('aggregate-results handler', () => {
 
     await handler(event, context);
 
-    const put = puts().get(lanePageKeyOf(event.fileId, laneOf('u1'), 0));
+    const put = puts().get(lanePageKeyOf(event.file.fileId, laneOf('u1'), 0));
     expect(put?.ContentType).toBe('application/json');
     expect(JSON.parse(bodyText(put?.Body)) as LanePage).toEqual({
-      fileId: event.fileId,
+      fileId: event.file.fileId,
       lane: laneOf('u1'),
       page: 0,
       users: [
@@ -192,9 +195,9 @@ describe('aggregate-results handler', () => {
     const keys = s3Mock.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key);
     expect(keys.sort()).toEqual(
       [
-        aggregatesKeyOf(event.fileId),
-        lanePageKeyOf(event.fileId, laneOf('u1'), 0),
-        lanePageKeyOf(event.fileId, laneOf('u2'), 0),
+        aggregatesKeyOf(event.file.fileId),
+        lanePageKeyOf(event.file.fileId, laneOf('u1'), 0),
+        lanePageKeyOf(event.file.fileId, laneOf('u2'), 0),
       ].sort(),
     );
   });
@@ -207,7 +210,8 @@ describe('aggregate-results handler', () => {
     await handler(event, context);
 
     const pages = [0, 1].map(
-      (page) => JSON.parse(bodyText(puts().get(lanePageKeyOf(event.fileId, LANE, page))?.Body)) as LanePage,
+      (page) =>
+        JSON.parse(bodyText(puts().get(lanePageKeyOf(event.file.fileId, LANE, page))?.Body)) as LanePage,
     );
     expect(pages.map((page) => page.users.map((user) => user.userId))).toEqual(users.map((user) => [user]));
   });

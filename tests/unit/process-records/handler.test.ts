@@ -38,7 +38,7 @@ const ndjson = (rows: StagedRow[]) => `${rows.map((row) => JSON.stringify(row)).
 
 const givenChunk = (event: ProcessEvent, rows: StagedRow[] = ROWS) => {
   s3Mock
-    .on(GetObjectCommand, { Bucket: event.bucket, Key: chunkKeyOf(event.fileId, event.chunk) })
+    .on(GetObjectCommand, { Bucket: event.file.bucket, Key: chunkKeyOf(event.file.fileId, event.chunk) })
     .callsFake(() => ({ Body: s3Body(ndjson(rows)) }));
 };
 
@@ -81,7 +81,7 @@ describe('process-records handler', () => {
     const keys = s3Mock.commandCalls(PutObjectCommand).map(({ args: [{ input }] }) => String(input.Key));
     const marker = keys.findIndex((key) => key.includes('/stored/'));
     expect(keys[marker]).toBe(
-      `staging/${event.fileId}/stored/${String(event.chunk).padStart(5, '0')}.${result.stored}`,
+      `staging/${event.file.fileId}/stored/${String(event.chunk).padStart(5, '0')}.${result.stored}`,
     );
     expect(marker).toBeLessThan(keys.findIndex((key) => key.includes('/partials/')));
   });
@@ -98,7 +98,7 @@ describe('process-records handler', () => {
 
     expect(result).toEqual({ chunk: 0, stored: 4 });
     const first = putRequests().find((request) => request.PutRequest?.Item?.row === 1);
-    const eventId = eventIdOf(event.fileId, 1);
+    const eventId = eventIdOf(event.file.fileId, 1);
     expect(first?.PutRequest?.Item).toEqual({
       PK: 'USER#u1',
       SK: `EVENT#2026-01-15T10:00:00.000Z#${eventId}`,
@@ -108,8 +108,8 @@ describe('process-records handler', () => {
       eventType: 'click',
       value: 1.5,
       timestamp: '2026-01-15T10:00:00.000Z',
-      fileId: event.fileId,
-      sourceKey: event.key,
+      fileId: event.file.fileId,
+      sourceKey: event.file.key,
       row: 1,
     });
     expect(putRequests()).toHaveLength(4);
@@ -184,8 +184,8 @@ describe('process-records handler', () => {
     await handler(event, context);
 
     const written = puts();
-    const day15 = written.get(processedKeyOf('2026-01-15', event.fileId, 0));
-    const day16 = written.get(processedKeyOf('2026-01-16', event.fileId, 0));
+    const day15 = written.get(processedKeyOf('2026-01-15', event.file.fileId, 0));
+    const day16 = written.get(processedKeyOf('2026-01-16', event.file.fileId, 0));
     expect(day15?.ContentType).toBe('application/gzip');
     const lines15 = bodyText(day15?.Body, { gzip: true })
       .trimEnd()
@@ -196,13 +196,13 @@ describe('process-records handler', () => {
     expect(lines16).toHaveLength(1);
     expect(Object.keys(lines15[0] ?? {})).toEqual(glueColumnsOf(loadTemplate(), 'ProcessedEventsTable'));
     expect(lines15[0]).toEqual({
-      event_id: eventIdOf(event.fileId, 1),
+      event_id: eventIdOf(event.file.fileId, 1),
       user_id: 'u1',
       event_type: 'click',
       value: 1.5,
       event_time: '2026-01-15T10:00:00.000Z',
-      file_id: event.fileId,
-      source_key: event.key,
+      file_id: event.file.fileId,
+      source_key: event.file.key,
       row_number: 1,
     });
   });
@@ -213,7 +213,7 @@ describe('process-records handler', () => {
 
     await handler(event, context);
 
-    const partialPut = puts().get(partialKeyOf(event.fileId, 0));
+    const partialPut = puts().get(partialKeyOf(event.file.fileId, 0));
     const partial = JSON.parse(bodyText(partialPut?.Body)) as ChunkPartial;
     expect(partial.chunk).toBe(0);
     expect(partial.stored).toBe(4);
@@ -233,7 +233,7 @@ describe('process-records handler', () => {
     ddbMock.on(BatchWriteCommand).rejects(Object.assign(new Error('boom'), { name: 'InternalServerError' }));
 
     await expect(handler(event, context)).rejects.toMatchObject({ name: 'InternalServerError' });
-    expect(puts().has(partialKeyOf(event.fileId, 0))).toBe(false);
+    expect(puts().has(partialKeyOf(event.file.fileId, 0))).toBe(false);
   });
 
   it('fails with ChunkNotFoundError when the staged chunk is missing', async () => {
