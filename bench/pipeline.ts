@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
+import { TOTALS_SK, userPk } from '../functions/shared/keys.ts';
+import { TotalsItemSchema } from '../functions/shared/model.ts';
 import { StreamSource } from '../local/event-sources.ts';
 import { formatCost } from '../local/meter/cost.ts';
 import { OfflinePipeline } from '../local/pipeline.ts';
@@ -96,18 +98,19 @@ const checkTotals = async (pipeline: OfflinePipeline) => {
       new BatchGetCommand({
         RequestItems: {
           [pipeline.table]: {
-            Keys: ids.slice(start, start + 100).map((id) => ({ PK: `USER#${id}`, SK: 'TOTALS' })),
+            Keys: ids.slice(start, start + 100).map((id) => ({ PK: userPk(id), SK: TOTALS_SK })),
           },
         },
       }),
     );
-    for (const item of Responses?.[pipeline.table] ?? []) {
+    for (const raw of Responses?.[pipeline.table] ?? []) {
+      const item = TotalsItemSchema.parse(raw);
       const want = expected.get(String(item.userId));
       checked += 1;
       if (
         !want ||
         item.event_count !== want.count ||
-        Math.abs(Number(item.total_value) - want.total) > 1e-6 * Math.max(1, want.total)
+        Math.abs(item.total_value - want.total) > 1e-6 * Math.max(1, want.total)
       )
         mismatched += 1;
     }

@@ -7,12 +7,13 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { executionNameOf, FILE_METADATA_SK, fileIdOf, filePk } from '../functions/shared/keys.ts';
-import type { FileRef } from '../functions/shared/model.ts';
-import { LocalApi, routesOf } from './api.ts';
+import { FileMetadataSchema, fileRefOf } from '../functions/shared/model.ts';
+import { LocalApi } from './api.ts';
 import { clientConfig, DUMMY_CREDENTIALS, type Endpoint, REGION } from './aws.ts';
 import { buildDirOf, builtTemplateOf, ensureBuild } from './build.ts';
 import { type DeliveryChaos, DeliveryChaosControl, type DeliveryFigures } from './chaos.ts';
 import {
+  apiOf,
   type Build,
   deploymentsOf,
   type EventSourceSpec,
@@ -37,7 +38,7 @@ import { Meter, type MeterSnapshot } from './meter/meter.ts';
 import { type FaultFigures, MeteringProxy, type ProxyFault } from './meter/proxy.ts';
 import { type Provisioned, provision, resolverContextOf } from './provision.ts';
 import { type ExecutionEvent, type ExecutionRecord, LocalStepFunctions } from './stepfunctions.ts';
-import { functionsOf, loadTemplate, type Template } from './template.ts';
+import { loadTemplate, type Template } from './template.ts';
 
 export interface OfflineOptions {
   root: string;
@@ -270,7 +271,12 @@ export class OfflinePipeline {
       proxy.onKill((accessKeyId) => runtime.kill(accessKeyId));
       log(`lambda: ${deployments.length} functions from ${built.dir} (logs in .local/logs/)`);
       const stepFunctions = stepFunctionsOf(machine, {
-        ...{ root, provisioned, runtime, deployments, iam, endpoint },
+        root,
+        provisioned,
+        runtime,
+        deployments,
+        iam,
+        endpoint,
         onEvent: options.onExecutionEvent,
       });
       meter.setTaskFunctions(stepFunctions.taskFunctionIds());
@@ -294,12 +300,8 @@ export class OfflinePipeline {
         log(`event source: ${source.name}`);
       }
 
-      const api = new LocalApi(
-        routesOf(functionsOf(template)),
-        runtime,
-        String(provisioned.resolver.parameter('Stage') ?? 'dev'),
-        () => meter.apiRequest(),
-      );
+      const { routes, stage } = apiOf(template, provisioned);
+      const api = new LocalApi(routes, runtime, stage, () => meter.apiRequest());
       const apiUrl = await api.listen(options.apiPort ?? 0);
       log(`api: ${apiUrl} (routes from the template's Api events)`);
       if (provisioned.skipped.length > 0) log(`not emulated: ${provisioned.skipped.join(', ')}`);
@@ -349,17 +351,10 @@ export class OfflinePipeline {
       new GetCommand({ TableName: this.table, Key: { PK: filePk(key), SK: FILE_METADATA_SK } }),
     );
     if (Item === undefined) throw new Error(`${key}: no FILE# item; was it ever uploaded to this emulator?`);
-    if (Item.status !== 'FAILED')
-      throw new Error(`${key} is ${String(Item.status)}, not FAILED: nothing to redrive`);
-    const file: FileRef = {
-      bucket: String(Item.bucket),
-      key,
-      etag: String(Item.etag),
-      ...(typeof Item.versionId === 'string' ? { versionId: Item.versionId } : {}),
-      size: Number(Item.size),
-      eventTime: String(Item.uploadedAt),
-      fileId: String(Item.fileId),
-    };
+    const metadata = FileMetadataSchema.parse(Item);
+    if (metadata.status !== 'FAILED')
+      throw new Error(`${key} is ${metadata.status}, not FAILED: nothing to redrive`);
+    const file = fileRefOf(metadata);
     const base = executionNameOf(key, file.fileId);
     for (let attempt = 1; ; attempt += 1) {
       const executionName = `${base}-r${attempt}`;

@@ -1,5 +1,4 @@
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
 import { mapWithConcurrency } from '#shared/concurrency.ts';
 import { ChunkNotFoundError } from '#shared/errors.ts';
 import { aggregatesKeyOf, lanePageKeyOf, partialKeyOf } from '#shared/keys.ts';
@@ -18,10 +17,9 @@ import { combinePartials, contributionsOf, lanePagesOf, summarise } from './comb
 
 const READ_CONCURRENCY = 16;
 const WRITE_CONCURRENCY = 16;
-const InputSchema = AggregateTaskSchema.extend({ executionArn: z.string() });
 
 export const handler = withPowertools(async (event: unknown, _context: Context): Promise<Aggregate> => {
-  const task = parseTaskInput(InputSchema, event, 'AggregateResults');
+  const task = parseTaskInput(AggregateTaskSchema, event, 'AggregateResults');
   const { bucket, fileId } = task.file;
   correlate({ executionArn: task.executionArn, fileId });
 

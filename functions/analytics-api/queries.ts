@@ -46,8 +46,19 @@ const EventSchema = EventItemSchema.pick({
 /** What /users/{id}/scores lists of each SCORE# item. */
 const ScoreSchema = ScoreItemSchema.omit({ userId: true, sourceKey: true });
 
-/** What /files/{key+} answers: the FILE# item but its execution (an internal ARN). */
-const FileSchema = FileMetadataSchema.omit({ executionArn: true });
+/** What /files/{key+} answers of the FILE# item: its outcome, not its execution or object identity. */
+const FileSchema = FileMetadataSchema.pick({
+  key: true,
+  fileId: true,
+  status: true,
+  rows: true,
+  rejectsKey: true,
+  rejectSample: true,
+  reason: true,
+  destinationKey: true,
+  uploadedAt: true,
+  completedAt: true,
+});
 
 export type UserAggregates = {
   userId: string;

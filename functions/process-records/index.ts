@@ -1,7 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
 import { numberEnv, requireEnv } from '#shared/config.ts';
 import { batchPutAll } from '#shared/dynamo.ts';
 import { ChunkNotFoundError } from '#shared/errors.ts';
@@ -19,10 +18,8 @@ const config = {
   writeBaseDelayMs: numberEnv('WRITE_BASE_DELAY_MS', 50),
 };
 
-const InputSchema = ChunkTaskSchema.extend({ executionArn: z.string() });
-
 export const handler = withPowertools(async (event: unknown, _context: Context) => {
-  const task = parseTaskInput(InputSchema, event, 'ProcessRecords');
+  const task = parseTaskInput(ChunkTaskSchema, event, 'ProcessRecords');
   const { bucket, key, fileId } = task.file;
   correlate({ executionArn: task.executionArn, fileId, key });
   const started = Date.now();

@@ -37,6 +37,11 @@ export const putFileMetadata = async (table: string, outcome: FileOutcome): Prom
     destinationKey: outcome.destinationKey,
     uploadedAt: file.eventTime,
     completedAt: outcome.completedAt,
+    bucket: file.bucket,
+    etag: file.etag,
+    versionId: file.versionId,
+    size: file.size,
+    error: outcome.error,
   };
   await ddb.send(
     new PutCommand({
@@ -46,12 +51,6 @@ export const putFileMetadata = async (table: string, outcome: FileOutcome): Prom
         SK: FILE_METADATA_SK,
         type: 'FILE',
         ...metadata,
-        bucket: file.bucket,
-        etag: file.etag,
-        // With the ETag, what a rerun of a FAILED file needs to start on the same object version.
-        versionId: file.versionId,
-        size: file.size,
-        error: outcome.error,
         GSI1PK: FILES_GSI1PK,
         // The file id, not the key: an index sort key holds at most 1,024 bytes and an S3 key can take all of them.
         GSI1SK: `${outcome.completedAt}#${file.fileId}`,

@@ -35,11 +35,17 @@ export const ValidationSchema = z.object({
 });
 export type Validation = z.infer<typeof ValidationSchema>;
 
-/** One Map item: the file as the workflow carries it ($.file) and the index of one staged chunk. */
-export const ChunkTaskSchema = z.object({ file: FileRefSchema, chunk: z.number().int().nonnegative() });
+// Every task is given the file as the workflow carries it ($.file) and its execution ($$.Execution.Id).
+const TaskSchema = z.object({ file: FileRefSchema, executionArn: z.string().min(1) });
+
+export const ValidateTaskSchema = TaskSchema;
+export type ValidateTask = z.infer<typeof ValidateTaskSchema>;
+
+/** One Map item: the file and the index of one staged chunk. */
+export const ChunkTaskSchema = TaskSchema.extend({ chunk: z.number().int().nonnegative() });
 export type ChunkTask = z.infer<typeof ChunkTaskSchema>;
 
-export const AggregateTaskSchema = z.object({ file: FileRefSchema, chunkCount: z.number().int().positive() });
+export const AggregateTaskSchema = TaskSchema.extend({ chunkCount: z.number().int().positive() });
 export type AggregateTask = z.infer<typeof AggregateTaskSchema>;
 
 export const TopUserSchema = z.object({ userId: z.string(), eventCount: z.number(), totalValue: z.number() });
@@ -228,8 +234,9 @@ export const FILE_STATUSES = ['SUCCEEDED', 'REJECTED', 'FAILED'] as const;
 export type FileStatus = (typeof FILE_STATUSES)[number];
 
 /**
- * The `FILE#<key> | METADATA` item as its readers (the API, the offline summary) see it; written by
- * putFileMetadata (#shared/file-metadata.ts), which builds it from the same type.
+ * The `FILE#<key> | METADATA` item (keys and GSI1 fields aside); written by putFileMetadata
+ * (#shared/file-metadata.ts), which builds it from this type, and read by the API, the offline summary and
+ * the offline redrive (fileRefOf).
  */
 export const FileMetadataSchema = z.object({
   key: z.string(),
@@ -243,8 +250,26 @@ export const FileMetadataSchema = z.object({
   destinationKey: z.string().nullable().default(null),
   uploadedAt: z.string().nullable().default(null),
   completedAt: z.string().nullable().default(null),
+  // The object version the file was, with its ETag: what a rerun of a FAILED file starts on again.
+  bucket: z.string(),
+  etag: z.string(),
+  versionId: z.string().optional(),
+  size: z.number().int().nonnegative(),
+  /** The error a FAILED file caught (Step Functions' Error and Cause). */
+  error: StepFunctionsErrorSchema.optional(),
 });
 export type FileMetadata = z.infer<typeof FileMetadataSchema>;
+/** The file reference a FILE# item records, as the workflow's input carried it. */
+export const fileRefOf = (item: FileMetadata): FileRef =>
+  FileRefSchema.parse({
+    bucket: item.bucket,
+    key: item.key,
+    etag: item.etag,
+    versionId: item.versionId,
+    size: item.size,
+    eventTime: item.uploadedAt,
+    fileId: item.fileId,
+  });
 /** The item as written: what a reader defaults may be left out. */
 export type FileMetadataItem = z.input<typeof FileMetadataSchema>;
 

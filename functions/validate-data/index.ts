@@ -1,11 +1,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
 import { numberEnv } from '#shared/config.ts';
 import { ObjectNotFoundError } from '#shared/errors.ts';
 import { chunkKeyOf, rejectsKeyOf } from '#shared/keys.ts';
 import { correlate, withPowertools } from '#shared/middleware.ts';
-import { FileRefSchema, parseTaskInput, type Validation } from '#shared/model.ts';
+import { parseTaskInput, ValidateTaskSchema, type Validation } from '#shared/model.ts';
 import { logger, metrics } from '#shared/powertools.ts';
 import { openS3Writer } from '#shared/rejects.ts';
 import { getObjectStream, putObject } from '#shared/s3.ts';
@@ -18,10 +17,8 @@ const config = {
   maxChunks: numberEnv('MAX_CHUNKS', 1_000),
 };
 
-const InputSchema = z.object({ file: FileRefSchema, executionArn: z.string() });
-
 export const handler = withPowertools(async (event: unknown, _context: Context): Promise<Validation> => {
-  const { file, executionArn } = parseTaskInput(InputSchema, event, 'ValidateData');
+  const { file, executionArn } = parseTaskInput(ValidateTaskSchema, event, 'ValidateData');
   correlate({ executionArn, fileId: file.fileId, key: file.key });
 
   const source = await getObjectStream(

@@ -20,7 +20,7 @@ import type {
 import { lambdaContext, loadEvent } from '../../helpers/events.ts';
 import { bodyText, s3Body } from '../../helpers/s3.ts';
 
-type AggregateEvent = AggregateTask & { executionArn: string };
+type AggregateEvent = AggregateTask;
 
 const s3Mock = mockClient(S3Client);
 const context = lambdaContext('aggregate-results');

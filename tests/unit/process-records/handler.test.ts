@@ -20,7 +20,7 @@ import { lambdaContext, loadEvent } from '../../helpers/events.ts';
 import { bodyText, s3Body } from '../../helpers/s3.ts';
 import { glueColumnsOf, loadTemplate } from '../../helpers/template.ts';
 
-type ProcessEvent = ChunkTask & { executionArn: string };
+type ProcessEvent = ChunkTask;
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
 
 const s3Mock = mockClient(S3Client);
