@@ -7,7 +7,7 @@ import type { FunctionSpec } from './template.ts';
 // The analytics API on localhost, like `sam local start-api` but without Docker: the template's Api
 // events become routes, each request becomes an API Gateway REST proxy event for the real handler.
 
-interface Route {
+export interface Route {
   functionId: string;
   method: string;
   resource: string;

@@ -22,7 +22,7 @@ export const buildDirOf = (root: string) => join(root, '.aws-sam', 'build');
 /** The template sam build writes beside its artifacts, with each function's built CodeUri and Handler. */
 export const builtTemplateOf = (root: string) => join(buildDirOf(root), 'template.yaml');
 
-export const isBuildFresh = (root: string): boolean => {
+const isBuildFresh = (root: string): boolean => {
   const marker = builtTemplateOf(root);
   if (!existsSync(marker)) return false;
   const sources = ['functions', 'layers', 'template.yaml'].map((path) => newest(join(root, path)));
@@ -30,7 +30,7 @@ export const isBuildFresh = (root: string): boolean => {
 };
 
 /** Runs `sam build` from the project's virtualenv, with node_modules/.bin (esbuild, Node 24) on PATH. */
-export const samBuild = async (root: string, log: (line: string) => void): Promise<void> => {
+const samBuild = async (root: string, log: (line: string) => void): Promise<void> => {
   const sam = join(root, '.venv', 'bin', 'sam');
   if (!existsSync(sam)) throw new Error(`${sam} not found: run scripts/setup.sh first`);
   log('build: sam build --cached --parallel');

@@ -1,4 +1,5 @@
 import { join, resolve as resolvePath } from 'node:path';
+import { type Route, routesOf } from './api.ts';
 import type { AsyncInvokeSettings, SqsSourceSettings, StreamSourceSettings } from './event-sources.ts';
 import type { FunctionDeployment } from './lambda/runtime.ts';
 import type { Physical, Provisioned } from './provision.ts';
@@ -87,6 +88,12 @@ export const deploymentsOf = (template: Template, stack: Stack, build: Build): F
     memoryMb: fn.memoryMb,
   }));
 
+/** The API's routes (each function's Api events) and the stage it serves them under. */
+export const apiOf = (template: Template, stack: Stack): { routes: Route[]; stage: string } => ({
+  routes: routesOf(functionsOf(template)),
+  stage: String(stack.resolver.parameter('Stage') ?? 'dev'),
+});
+
 export const stateMachineOf = (template: Template, stack: Stack): StateMachineSpec => {
   const [logicalId, machine] = resourcesOfType(template, 'AWS::Serverless::StateMachine')[0] ?? [];
   if (!logicalId || !machine) throw new Error('template.yaml declares no AWS::Serverless::StateMachine');
@@ -113,7 +120,7 @@ export const eventSourcesOf = (template: Template, stack: Stack): EventSourceSpe
   }
   const queueUrlOf = (arn: string | undefined) => (arn ? queueUrlByArn.get(arn) : undefined);
   const functions = functionsOf(template);
-  const arnOf = (functionId: string) => stack.physical.get(functionId)?.attributes.Arn ?? '';
+  const arnOf = (functionId: string) => physicalOf(stack, functionId).attributes.Arn ?? '';
 
   const specs: EventSourceSpec[] = stack.ruleTargets.map((target) => {
     const fn = functions.find((candidate) => candidate.logicalId === target.functionId);

@@ -264,7 +264,9 @@ const createEventRules: Create = async (resources, stack) => {
 
 /**
  * The emulated resource types, created in this order: queues before the subscriptions that deliver to them,
- * buckets before the rules whose patterns name them. Every name is set before anything is created.
+ * buckets before the rules whose patterns name them. Types with a `name` (functions, the state machine, the
+ * API, the layer: run by the offline runtime, not the emulator) are named before anything is created, so a
+ * function's rule can name it; the others get their names as they are created.
  */
 const PROVISIONERS: ReadonlyMap<string, Provisioner> = new Map<string, Provisioner>([
   ['AWS::S3::Bucket', { create: createBuckets }],
@@ -341,10 +343,11 @@ export const provision = async (
     if (name) for (const [id] of resourcesOfType(template, type)) physical.set(id, name(id, stackName));
   }
   for (const [type, { create }] of PROVISIONERS) {
+    if (!create) continue;
     const included = resourcesOfType(template, type).filter(
       ([, r]) => r.Condition === undefined || resolver.condition(r.Condition),
     );
-    if (create) await create(included, stack);
+    await create(included, stack);
   }
 
   return {
