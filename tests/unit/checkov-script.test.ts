@@ -5,20 +5,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 // checkov exits 0 on a template it cannot parse, having checked nothing; scripts/checkov.sh, which the test
-// command runs, must turn that into a failure.
+// command runs on template.yaml and its translation, must turn that into a failure.
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const checkov = (file: string) =>
   spawnSync(join(ROOT, 'scripts', 'checkov.sh'), [file], { cwd: ROOT, encoding: 'utf8' });
 
 describe('scripts/checkov.sh', () => {
-  it('passes template.yaml, having run checks on it', () => {
-    const result = checkov('template.yaml');
-
-    expect(result.stdout).toMatch(/Passed checks: [1-9]\d*, Failed checks: 0/);
-    expect(result.status).toBe(0);
-  }, 120_000);
-
   it('fails a template checkov cannot parse (a merged key overridden), which checkov alone lets pass', () => {
     const dir = mkdtempSync(join(tmpdir(), 'checkov-'));
     const broken = join(dir, 'template.yaml');

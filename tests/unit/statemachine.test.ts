@@ -156,6 +156,11 @@ describe('statemachine/pipeline.asl.json', () => {
   const inOrder = (path: string[], names: string[]) => path.filter((name) => names.includes(name));
 
   describe('the path of a valid file', () => {
+    it('starts by validating the data', () => {
+      expect(definition.StartAt).toBe('ValidateData');
+      expect(state('ValidateData').Type).toBe('Task');
+    });
+
     it('chooses on $.validation.valid being true', () => {
       expect(state('CheckValidation').Choices).toEqual([
         expect.objectContaining({ Variable: '$.validation.valid', BooleanEquals: true }),
@@ -221,11 +226,9 @@ describe('statemachine/pipeline.asl.json', () => {
     it('records the rejection, notifies through SendErrorNotification on the alerts topic and succeeds', () => {
       const path = pathFrom(definition.StartAt, false);
 
-      expect(inOrder(path, ['ValidateData', 'CheckValidation', 'SendErrorNotification'])).toEqual([
-        'ValidateData',
-        'CheckValidation',
-        'SendErrorNotification',
-      ]);
+      expect(
+        inOrder(path, ['ValidateData', 'CheckValidation', 'RecordRejection', 'SendErrorNotification']),
+      ).toEqual(['ValidateData', 'CheckValidation', 'RecordRejection', 'SendErrorNotification']);
       expect(path).not.toContain('ProcessRecords');
       expect(state('SendErrorNotification').Resource).toBe('arn:aws:states:::sns:publish');
       expect(state(path.at(-1) ?? '').Type).toBe('Succeed');

@@ -98,6 +98,9 @@ describe('template.yaml', () => {
     it('shares its build with every other function (one esbuild block in the template)', () => {
       const [, first] = functions[0] ?? [];
       expect(buildPropertiesOf(resource)).toEqual(buildPropertiesOf(first as Resource));
+      expect(
+        readFileSync(new URL('template.yaml', ROOT), 'utf8').match(/^\s*BuildMethod: esbuild$/gm),
+      ).toHaveLength(1);
     });
 
     it('has its own log group with a retention', () => {
