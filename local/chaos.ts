@@ -7,6 +7,8 @@
  * it is eight lines, nothing more than a reproducible uniform stream is needed, and `Math.random` cannot
  * be seeded.
  */
+import type { ProxyFault } from './meter/proxy.ts';
+
 export const seededRandom = (seed: number): (() => number) => {
   let state = seed >>> 0;
   return () => {
@@ -128,3 +130,85 @@ export class DeliveryChaosControl {
     return out;
   }
 }
+
+/** A fault on every matching call with probability `rate`, for as long as it is set. */
+export const everywhere = (
+  fault: ProxyFault extends infer F ? (F extends unknown ? Omit<F, 'times'> : never) : never,
+) => ({ ...fault, times: 1e9 }) as ProxyFault;
+
+/**
+ * The storm of AWS errors the fault suite and the soak (bench/fault-soak.ts) run under: throttled and
+ * partially processed DynamoDB writes, S3 slow-downs and 500s, SNS 500s, each at a share of the calls.
+ */
+export const AWS_ERROR_STORM: readonly ProxyFault[] = [
+  everywhere({ service: 'dynamodb', operation: 'BatchWriteItem', rate: 0.3, unprocessedShare: 0.4 }),
+  ...['BatchWriteItem', 'UpdateItem', 'PutItem', 'Query', 'GetItem'].map((operation) =>
+    everywhere({
+      service: 'dynamodb',
+      operation,
+      rate: 0.1,
+      status: 400,
+      code: 'ProvisionedThroughputExceededException',
+    }),
+  ),
+  ...['GetObject', 'HeadObject', 'CopyObject'].map((operation) =>
+    everywhere({ service: 's3', operation, rate: 0.1, status: 503, code: 'SlowDown' }),
+  ),
+  everywhere({ service: 's3', operation: 'PutObject', rate: 0.1, status: 500, code: 'InternalError' }),
+  everywhere({ service: 'sns', operation: 'Publish', rate: 0.2, status: 500, code: 'InternalError' }),
+];
+
+/**
+ * Where an environment is killed mid-call: the function's matching calls number about `calls`, and the
+ * kill lands at one of them (drawn from the seed), before the call reaches AWS or after AWS applied it.
+ */
+export const KILL_PLACES = [
+  {
+    place: 'ProcessRecords mid-BatchWrite',
+    service: 'dynamodb',
+    operation: 'BatchWriteItem',
+    functionId: 'ProcessRecordsFunction',
+    kill: 'after',
+    calls: 8,
+  },
+  {
+    place: 'ProcessRecords after its DynamoDB writes, before an S3 write',
+    service: 's3',
+    operation: 'PutObject',
+    functionId: 'ProcessRecordsFunction',
+    kill: 'before',
+    calls: 6,
+  },
+  {
+    place: 'AggregateResults while it stages pages',
+    service: 's3',
+    operation: 'PutObject',
+    functionId: 'AggregateResultsFunction',
+    kill: 'after',
+    calls: 3,
+  },
+  {
+    place: 'StoreResults mid-way through the lanes',
+    service: 'dynamodb',
+    operation: 'UpdateItem',
+    functionId: 'StoreResultsFunction',
+    kill: 'after',
+    calls: 3,
+  },
+  {
+    place: 'StoreResults while it archives the original',
+    service: 's3',
+    operation: 'CopyObject',
+    functionId: 'StoreResultsFunction',
+    kill: 'before',
+    calls: 1,
+  },
+  {
+    place: 'the stream aggregator mid-batch',
+    service: 'dynamodb',
+    operation: 'UpdateItem',
+    functionId: 'StreamAggregatorFunction',
+    kill: 'after',
+    calls: 6,
+  },
+] as const;

@@ -2,8 +2,8 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientConfig } from '../../local/aws.ts';
 import { toLambdaStreamRecord } from '../../local/event-sources.ts';
+import { Ledger, type Row, rowsFor } from '../../local/ledger.ts';
 import type { OfflinePipeline } from '../../local/pipeline.ts';
-import { Ledger, type Row, rowsFor } from './ledger.ts';
 import { csv, HEADER, item, startPipeline, subscribeQueue, uploadAndWait } from './support.ts';
 
 // Aggregates stay exact whatever is retried or delivered again: per user, the TOTALS item, the daily

@@ -1,15 +1,12 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { streamOf } from '../../local/chaos.ts';
-import type { ProxyFault } from '../../local/meter/proxy.ts';
+import { AWS_ERROR_STORM, KILL_PLACES, streamOf } from '../../local/chaos.ts';
+import { Ledger, type Row, rowsFor, withBadRows } from '../../local/ledger.ts';
 import type { OfflinePipeline } from '../../local/pipeline.ts';
-import { Ledger, type Row, rowsFor } from './ledger.ts';
 import {
-  csv,
   eventItems,
   fileMetadata,
-  HEADER,
   listKeys,
   objectExists,
   objectText,
@@ -34,20 +31,6 @@ let pipeline: OfflinePipeline;
 let ledger: Ledger;
 const rows = { in: 0, stored: 0, rejected: 0 };
 
-/** Good rows with bad ones between them, as one CSV; the bad rows are the ones the file must reject. */
-const withBadRows = (good: Row[]) => {
-  const lines: (string | number)[][] = [];
-  let bad = 0;
-  good.forEach((row, i) => {
-    lines.push(row);
-    if (i % BAD_EVERY === BAD_EVERY - 1) {
-      lines.push([row[0], row[1], 'not-a-number', row[3]]);
-      bad += 1;
-    }
-  });
-  return { body: csv(HEADER, lines), bad };
-};
-
 interface Sent {
   key: string;
   good: Row[];
@@ -58,7 +41,7 @@ interface Sent {
 /** Uploads a file of good rows with bad ones between them; its workflow starts at once. */
 const send = async (name: string, good: Row[]): Promise<Sent> => {
   const key = `uploads/faults/${name}.csv`;
-  const { body, bad } = withBadRows(good);
+  const { body, bad } = withBadRows(good, BAD_EVERY);
   return { key, good, bad, upload: await pipeline.upload(key, { key, body }) };
 };
 
@@ -136,30 +119,8 @@ afterAll(async () => {
   await pipeline?.stop();
 });
 
-/** A fault on every matching call with probability `rate`, for the whole case. */
-const everywhere = (
-  fault: ProxyFault extends infer F ? (F extends unknown ? Omit<F, 'times'> : never) : never,
-) => ({ ...fault, times: 1e9 }) as ProxyFault;
-
 describe('under a storm of AWS errors and disturbed deliveries', () => {
   it('stores every row once and keeps every aggregate exact', { timeout: 900_000 }, async () => {
-    const storm: ProxyFault[] = [
-      everywhere({ service: 'dynamodb', operation: 'BatchWriteItem', rate: 0.3, unprocessedShare: 0.4 }),
-      ...['BatchWriteItem', 'UpdateItem', 'PutItem', 'Query', 'GetItem'].map((operation) =>
-        everywhere({
-          service: 'dynamodb',
-          operation,
-          rate: 0.1,
-          status: 400,
-          code: 'ProvisionedThroughputExceededException',
-        }),
-      ),
-      ...['GetObject', 'HeadObject', 'CopyObject'].map((operation) =>
-        everywhere({ service: 's3', operation, rate: 0.1, status: 503, code: 'SlowDown' }),
-      ),
-      everywhere({ service: 's3', operation: 'PutObject', rate: 0.1, status: 500, code: 'InternalError' }),
-      everywhere({ service: 'sns', operation: 'Publish', rate: 0.2, status: 500, code: 'InternalError' }),
-    ];
     const group = users('storm-', 10);
 
     // Three files at once over overlapping users: the stream carries their pages concurrently. The faults
@@ -176,7 +137,7 @@ describe('under a storm of AWS errors and disturbed deliveries', () => {
         ),
       ),
     ]);
-    for (const fault of storm) pipeline.injectAwsFault(fault);
+    for (const fault of AWS_ERROR_STORM) pipeline.injectAwsFault(fault);
     pipeline.disturbDeliveries({ seed: SEED, duplicateRate: 0.3, duplicateRecordRate: 0.5, reorder: true });
     await settle(files);
 
@@ -193,23 +154,9 @@ describe('an environment killed', () => {
   /** Where in the n matching calls the kill lands: drawn from the seed, so each run of a seed hits the same. */
   const sampled = (place: string, n: number) => Math.floor(streamOf(SEED, place)() * n);
 
-  it.each([
-    ['ProcessRecords mid-BatchWrite', 'dynamodb', 'BatchWriteItem', 'ProcessRecordsFunction', 'after', 8],
-    [
-      'ProcessRecords after its DynamoDB writes, before an S3 write',
-      's3',
-      'PutObject',
-      'ProcessRecordsFunction',
-      'before',
-      6,
-    ],
-    ['AggregateResults while it stages pages', 's3', 'PutObject', 'AggregateResultsFunction', 'after', 3],
-    ['StoreResults mid-way through the lanes', 'dynamodb', 'UpdateItem', 'StoreResultsFunction', 'after', 3],
-    ['StoreResults while it archives the original', 's3', 'CopyObject', 'StoreResultsFunction', 'before', 1],
-    ['the stream aggregator mid-batch', 'dynamodb', 'UpdateItem', 'StreamAggregatorFunction', 'after', 6],
-  ] as const)(
-    '%s: the retry finishes the file exactly',
-    async (place, service, operation, fn, kill, calls) => {
+  it.each(KILL_PLACES)(
+    '$place: the retry finishes the file exactly',
+    async ({ place, service, operation, functionId: fn, kill, calls }) => {
       const group = users(`kill-${operation}-${fn.slice(0, 5)}-`, 5);
       const after = sampled(place, calls);
       const killsBefore = pipeline.faultFigures().kills;

@@ -1,17 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SetQueueAttributesCommand,
-} from '@aws-sdk/client-sqs';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetQueueAttributesCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { item } from '../../local/ledger.ts';
 import { type OfflineOptions, OfflinePipeline } from '../../local/pipeline.ts';
+
+// The reads the Ledger makes live beside it in local/ledger.ts (the fault soak in bench/ uses them too).
+export { dailyAggregates, eventItems, item, subscribeQueue, take } from '../../local/ledger.ts';
 
 export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -49,42 +44,6 @@ export const uploadAndWait = async (
   return { upload, execution };
 };
 
-export const eventItems = async (pipeline: OfflinePipeline, userId: string) => {
-  const items: Record<string, unknown>[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await pipeline.clients.ddb.send(
-      new QueryCommand({
-        TableName: pipeline.table,
-        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
-        ExpressionAttributeValues: { ':pk': `USER#${userId}`, ':sk': 'EVENT#' },
-        ExclusiveStartKey,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey);
-  return items;
-};
-
-/**
- * A user's daily aggregates as the API serves them (DAILY# month items plus the recent days kept on TOTALS),
- * once the lanes have applied everything in flight: aggregates are applied from the table stream.
- */
-export const dailyAggregates = async (pipeline: OfflinePipeline, userId: string, from = '2026-10-01') => {
-  await pipeline.waitIdle(120_000);
-  const response = await fetch(
-    `${pipeline.apiUrl}/users/${encodeURIComponent(userId)}/aggregates?from=${from}&to=2026-12-31`,
-  );
-  const body = (await response.json()) as {
-    daily?: { date: string; event_count: number; total_value: number }[];
-  };
-  return body.daily ?? [];
-};
-
-export const item = async (pipeline: OfflinePipeline, PK: string, SK: string) =>
-  (await pipeline.clients.ddb.send(new GetCommand({ TableName: pipeline.table, Key: { PK, SK } }))).Item;
-
 export const fileMetadata = (pipeline: OfflinePipeline, key: string) =>
   item(pipeline, `FILE#${key}`, 'METADATA');
 
@@ -114,25 +73,6 @@ export const listKeys = async (pipeline: OfflinePipeline, prefix: string): Promi
   return keys;
 };
 
-/** Subscribes a fresh queue to a topic of the template, as an operator's tooling would. */
-export const subscribeQueue = async (pipeline: OfflinePipeline, topicLogicalId: string, name: string) => {
-  const { sqs, sns } = pipeline.clients;
-  const { QueueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
-  );
-  await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: { VisibilityTimeout: '0' } }));
-  await sns.send(
-    new SubscribeCommand({
-      TopicArn: pipeline.provisioned.ref(topicLogicalId),
-      Protocol: 'sqs',
-      Endpoint: Attributes?.QueueArn,
-      Attributes: { RawMessageDelivery: 'true' },
-    }),
-  );
-  return QueueUrl;
-};
-
 /** Receives (and leaves) every message currently in a queue. */
 export const drain = async (pipeline: OfflinePipeline, queueUrl: string): Promise<Message[]> => {
   const seen = new Map<string, Message>();
@@ -150,30 +90,6 @@ export const drain = async (pipeline: OfflinePipeline, queueUrl: string): Promis
     empty = fresh.length === 0 ? empty + 1 : 0;
   }
   return [...seen.values()];
-};
-
-/** Receives and deletes every message in a queue, so each is seen exactly once. */
-export const take = async (pipeline: OfflinePipeline, queueUrl: string): Promise<Message[]> => {
-  const taken: Message[] = [];
-  for (;;) {
-    const { Messages = [] } = await pipeline.clients.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-        VisibilityTimeout: 30,
-        MessageAttributeNames: ['All'],
-      }),
-    );
-    if (Messages.length === 0) return taken;
-    taken.push(...Messages);
-    await pipeline.clients.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: Messages.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })),
-      }),
-    );
-  }
 };
 
 export const queueDepth = async (pipeline: OfflinePipeline, queueLogicalId: string): Promise<number> => {
